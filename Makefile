@@ -1,0 +1,51 @@
+# hyperdjango — developer commands. Everything runs inside .venv (created on demand).
+#
+#   make run    build the native extension (release) and serve examples/hello.py on 127.0.0.1:8000
+#   make test   build, then cargo test (pure-Rust core) and pytest (real servers, real clients)
+#   make bench  build, then the end-to-end load benchmark against peers (bench/) and criterion benches
+#   make lint   clippy, rustfmt --check, ruff
+#   make fmt    rustfmt and ruff format
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.deps-installed
+
+.PHONY: run test test-rust test-python build bench lint fmt clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "maturin>=1.5,<2" "pytest>=8" pytest-timeout "httpx>=0.27" ruff
+	touch $(STAMP)
+
+build: $(STAMP)
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
+		$(VENV)/bin/maturin develop --release --quiet
+
+run: build
+	$(PY) examples/hello.py
+
+test-rust:
+	cargo test --no-default-features --quiet
+
+test-python: build
+	$(PY) -m pytest -q
+
+test: test-rust test-python
+
+bench: build
+	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run.sh
+	cargo bench --no-default-features
+
+lint: $(STAMP)
+	cargo clippy --all-targets -- -D warnings
+	cargo fmt --check
+	$(VENV)/bin/ruff check python tests examples bench
+
+fmt: $(STAMP)
+	cargo fmt
+	$(VENV)/bin/ruff format python tests examples bench
+
+clean:
+	rm -rf $(VENV) target

@@ -1,0 +1,211 @@
+"""The Python half of the native server: one asyncio loop on the main thread.
+
+The native core routes and reads requests on its own (tokio) threads, then
+rings an eventfd. The loop's reader callback (``Server.drain``) runs every
+waiting handler in one go. What cannot finish there comes back here:
+coroutines that really suspend become asyncio tasks, plain ``def`` handlers go
+to a thread pool, and exceptions become error responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import logging
+import signal
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from . import _hyperdjango_native as _native
+from .debug import error_page
+from .exceptions import HTTPException
+from .response import Response
+
+if TYPE_CHECKING:
+    from .app import HyperApp
+
+logger = logging.getLogger("hyperdjango")
+error_logger = logging.getLogger("hyperdjango.error")
+
+DRAIN_TIMEOUT = 30.0
+
+
+@types.coroutine
+def _resume(coroutine: Any, pending: Any) -> Generator[Any, Any, Any]:
+    """Continue a coroutine the native side already stepped once.
+
+    It yielded ``pending`` (usually a future); re-yield it so the Task waits on
+    it, then forward whatever the Task sends or throws.
+    """
+    while True:
+        try:
+            sent = yield pending
+        except GeneratorExit:
+            coroutine.close()
+            raise
+        except BaseException as exception:  # noqa: BLE001 - forwarded, not handled
+            try:
+                pending = coroutine.throw(exception)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                pending = coroutine.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+
+async def _continue(coroutine: Any, pending: Any) -> Any:
+    return await _resume(coroutine, pending)
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+class Dispatcher:
+    """Callbacks the native server uses for work it does not finish itself."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor, prod: bool) -> None:
+        self.loop = loop
+        self.executor = executor
+        self.prod = prod
+        self.server: Any = None  # the native Server, set once constructed
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def schedule(self, coroutine: Any, pending: Any, request: Any, context: contextvars.Context) -> None:
+        """A handler's coroutine suspended on ``pending``: finish it as a task."""
+        if inspect.iscoroutine(coroutine):
+            awaitable = _continue(coroutine, pending)
+        else:
+            awaitable = _await(coroutine)
+        task = self.loop.create_task(awaitable, context=context)
+        self.tasks.add(task)
+        task.add_done_callback(functools.partial(self._task_done, request))
+
+    def _task_done(self, request: Any, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if task.cancelled():
+            self.server.fail_with(request, asyncio.CancelledError("handler task was cancelled"))
+            return
+        exception = task.exception()
+        if exception is not None:
+            self.server.fail_with(request, exception)
+        else:
+            self.server.complete(request, task.result())
+
+    def run_sync(
+        self, handler: Callable[..., Any], request: Any, kwargs: dict[str, Any] | None, context: contextvars.Context
+    ) -> None:
+        """Run a plain ``def`` handler on the thread pool."""
+        self.executor.submit(self._call_sync, handler, request, kwargs, context)
+
+    def _call_sync(
+        self, handler: Callable[..., Any], request: Any, kwargs: dict[str, Any] | None, context: contextvars.Context
+    ) -> None:
+        try:
+            if kwargs:
+                result = context.run(handler, request, **kwargs)
+            else:
+                result = context.run(handler, request)
+            if inspect.isawaitable(result):
+                raise TypeError(
+                    f"{getattr(handler, '__qualname__', handler)!r} returned an awaitable but is not "
+                    "an async def handler; declare it with async def"
+                )
+        except BaseException as exception:  # noqa: BLE001 - every failure becomes a 500
+            self.server.fail_with(request, exception)
+        else:
+            self.server.complete(request, result)
+
+    def error_response(self, request: Any, exception: BaseException) -> Response:
+        """The response for a handler that raised ``exception``."""
+        if isinstance(exception, HTTPException):
+            return Response.json({"detail": exception.detail}, exception.status_code, exception.headers)
+        error_logger.error(
+            "Exception in handler for %s %s",
+            request.method,
+            request.path,
+            exc_info=(type(exception), exception, exception.__traceback__),
+        )
+        if self.prod:
+            return Response.json({"detail": "Internal Server Error"}, status=500)
+        return error_page(request, exception)
+
+
+def _run_hooks(loop: asyncio.AbstractEventLoop, hooks: list[Callable[[], Any]]) -> None:
+    for hook in hooks:
+        result = hook()
+        if inspect.isawaitable(result):
+            loop.run_until_complete(result)
+
+
+def _display_address(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(app: HyperApp, host: str, port: int, prod: bool) -> None:
+    """Run ``app`` until a shutdown is requested; see ``HyperApp.run``."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    executor = ThreadPoolExecutor(max_workers=app.sync_workers, thread_name_prefix="hyperdjango-sync")
+    dispatcher = Dispatcher(loop, executor, prod)
+    server = _native.Server(
+        app.router._table,
+        app.router._native_targets(),
+        dispatcher,
+        host=host,
+        port=port,
+        prod=prod,
+        max_body_size=app.max_body_size,
+    )
+    dispatcher.server = server
+    try:
+        _run_hooks(loop, app.startup_hooks)
+        bound_host, bound_port = server.start()
+        stopped = loop.create_future()
+
+        def on_ready() -> None:
+            if not server.drain() and not stopped.done():
+                stopped.set_result(None)
+
+        loop.add_reader(server.fileno(), on_ready)
+        if threading.current_thread() is threading.main_thread():
+            for signal_number in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signal_number, server.request_shutdown)
+        mode = "production" if prod else "debug"
+        print(
+            f"hyperdjango: serving {app.name!r} on {_display_address(bound_host, bound_port)} "
+            f"({mode} mode, {len(app.router.routes)} routes; Ctrl+C to stop)",
+            flush=True,
+        )
+        loop.run_until_complete(stopped)
+        _drain(loop, server, DRAIN_TIMEOUT)
+        _run_hooks(loop, app.shutdown_hooks)
+    finally:
+        server.finish_shutdown(0.5)
+        executor.shutdown(wait=False, cancel_futures=True)
+        if threading.current_thread() is threading.main_thread() and not loop.is_closed():
+            for signal_number in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signal_number)
+        loop.close()
+        asyncio.set_event_loop(None)
+        print("hyperdjango: stopped", file=sys.stderr, flush=True)
+
+
+def _drain(loop: asyncio.AbstractEventLoop, server: Any, timeout: float) -> None:
+    """Stop accepting, then keep serving what is in flight for up to ``timeout`` s."""
+    server.begin_shutdown()
+    deadline = time.monotonic() + timeout
+    while server.in_flight() and time.monotonic() < deadline:
+        loop.run_until_complete(asyncio.sleep(0.01))
+        server.drain()

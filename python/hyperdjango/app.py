@@ -1,0 +1,108 @@
+"""``HyperApp``: register handlers, then ``app.run()`` serves them natively."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from .router import Handler, Router
+
+__all__ = ["HyperApp"]
+
+H = TypeVar("H", bound=Handler)
+Hook = Callable[[], Any]
+
+DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
+
+
+class HyperApp:
+    """A web application.
+
+    >>> app = HyperApp("myapp")
+    >>> @app.get("/users/{id:int}")
+    ... async def get_user(request, id):
+    ...     return {"id": id}
+    >>> app.run(port=8000)
+
+    ``max_body_size`` (bytes, default 10 MB) caps request bodies: larger ones are
+    refused with 413 before they are read. ``sync_workers`` is the size of the
+    thread pool that runs plain ``def`` handlers, so a blocking handler never
+    stalls the others.
+    """
+
+    def __init__(
+        self,
+        name: str = "hyperdjango",
+        *,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        sync_workers: int = 40,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"app name must be a non-empty str, not {name!r}")
+        if not isinstance(max_body_size, int) or isinstance(max_body_size, bool) or max_body_size < 0:
+            raise ValueError(f"max_body_size must be a non-negative int (bytes), not {max_body_size!r}")
+        if not isinstance(sync_workers, int) or sync_workers < 1:
+            raise ValueError(f"sync_workers must be a positive int, not {sync_workers!r}")
+        self.name = name
+        self.max_body_size = max_body_size
+        self.sync_workers = sync_workers
+        self.router = Router()
+        self.startup_hooks: list[Hook] = []
+        self.shutdown_hooks: list[Hook] = []
+
+    # -- registration ---------------------------------------------------------
+
+    def route(
+        self, path: str, methods: Iterable[str] | None = None, *, name: str | None = None
+    ) -> Callable[[H], H]:
+        """Decorator: serve the handler at ``path`` for ``methods`` (default GET)."""
+
+        def register(handler: H) -> H:
+            self.router.route(path, handler, methods, name)
+            return handler
+
+        return register
+
+    def get(self, path: str, *, name: str | None = None) -> Callable[[H], H]:
+        return self.route(path, ["GET"], name=name)
+
+    def post(self, path: str, *, name: str | None = None) -> Callable[[H], H]:
+        return self.route(path, ["POST"], name=name)
+
+    def put(self, path: str, *, name: str | None = None) -> Callable[[H], H]:
+        return self.route(path, ["PUT"], name=name)
+
+    def patch(self, path: str, *, name: str | None = None) -> Callable[[H], H]:
+        return self.route(path, ["PATCH"], name=name)
+
+    def delete(self, path: str, *, name: str | None = None) -> Callable[[H], H]:
+        return self.route(path, ["DELETE"], name=name)
+
+    def on_startup(self, hook: Hook) -> Hook:
+        """Decorator: run ``hook`` (sync or async) before the first request."""
+        self.startup_hooks.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: Hook) -> Hook:
+        """Decorator: run ``hook`` (sync or async) after the last request drained."""
+        self.shutdown_hooks.append(hook)
+        return hook
+
+    # -- serving --------------------------------------------------------------
+
+    def run(self, host: str = "127.0.0.1", port: int = 8000, prod: bool = False) -> None:
+        """Serve until SIGINT/SIGTERM or ``_server_shutdown()``.
+
+        ``port=0`` picks a free port (the startup line shows it). ``prod=True``
+        hides tracebacks, adds security headers and disables ``/debug/*``.
+        """
+        if not isinstance(host, str) or not host:
+            raise ValueError(f"host must be a non-empty str, not {host!r}")
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
+        from ._serving import serve
+
+        serve(self, host=host, port=port, prod=bool(prod))
+
+    def __repr__(self) -> str:
+        return f"<HyperApp {self.name!r} with {len(self.router.routes)} routes>"

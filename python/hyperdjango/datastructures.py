@@ -1,0 +1,134 @@
+"""Headers and query parameters: small, readable containers built lazily by the native Request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+
+__all__ = ["Headers", "QueryDict"]
+
+
+class Headers(MutableMapping[str, str]):
+    """Case-insensitive HTTP headers that keep repeated fields.
+
+    ``headers["content-type"]`` and ``headers["Content-Type"]`` are the same
+    field; ``getlist`` returns every value of a repeated field (``Set-Cookie``);
+    ``headers[name] = value`` replaces all values and ``add`` appends one.
+    ``raw`` is the ordered list of ``(name, value)`` pairs as sent.
+    """
+
+    __slots__ = ("_pairs",)
+
+    def __init__(
+        self,
+        raw: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    ) -> None:
+        self._pairs: list[tuple[str, str]] = []
+        if raw is None:
+            return
+        items = raw.items() if isinstance(raw, Mapping) else raw
+        for name, value in items:
+            self._pairs.append((_check_name(name), _check_value(name, value)))
+
+    @property
+    def raw(self) -> list[tuple[str, str]]:
+        """Every ``(name, value)`` pair, in order, repeats included."""
+        return self._pairs
+
+    def __getitem__(self, name: str) -> str:
+        key = name.lower()
+        for field, value in self._pairs:
+            if field.lower() == key:
+                return value
+        raise KeyError(name)
+
+    def __setitem__(self, name: str, value: str) -> None:
+        key = name.lower()
+        value = _check_value(name, value)
+        kept = [(field, old) for field, old in self._pairs if field.lower() != key]
+        kept.append((_check_name(name), value))
+        self._pairs = kept
+
+    def __delitem__(self, name: str) -> None:
+        key = name.lower()
+        kept = [(field, value) for field, value in self._pairs if field.lower() != key]
+        if len(kept) == len(self._pairs):
+            raise KeyError(name)
+        self._pairs = kept
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for field, _ in self._pairs:
+            key = field.lower()
+            if key not in seen:
+                seen.add(key)
+                yield key
+
+    def __len__(self) -> int:
+        return len({field.lower() for field, _ in self._pairs})
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = name.lower()
+        return any(field.lower() == key for field, _ in self._pairs)
+
+    def add(self, name: str, value: str) -> None:
+        """Append a value, keeping existing ones (e.g. a second ``Set-Cookie``)."""
+        self._pairs.append((_check_name(name), _check_value(name, value)))
+
+    def getlist(self, name: str) -> list[str]:
+        """Every value of ``name``, in order (empty list when absent)."""
+        key = name.lower()
+        return [value for field, value in self._pairs if field.lower() == key]
+
+    def __repr__(self) -> str:
+        return f"Headers({self._pairs!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Headers):
+            return sorted((k.lower(), v) for k, v in self._pairs) == sorted(
+                (k.lower(), v) for k, v in other._pairs
+            )
+        if isinstance(other, Mapping):
+            return dict(self.items()) == {k.lower(): v for k, v in other.items()}
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"header names must be non-empty str, not {name!r}")
+    return name
+
+
+def _check_value(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"header {name!r} must have a str value, not {type(value).__name__}")
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise ValueError(f"header {name!r} value must not contain CR, LF or NUL")
+    return value
+
+
+class QueryDict(dict[str, str]):
+    """Query parameters: a plain dict of each key's first value.
+
+    ``request.query["tag"]`` is the first ``tag``; ``request.query.getlist("tag")``
+    is all of them, in order; ``multi_items()`` is every pair as sent.
+    """
+
+    __slots__ = ("_pairs",)
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__()
+        self._pairs = list(pairs)
+        for key, value in self._pairs:
+            self.setdefault(key, value)
+
+    def getlist(self, key: str) -> list[str]:
+        """Every value given for ``key`` (empty list when absent)."""
+        return [value for name, value in self._pairs if name == key]
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        """Every ``(key, value)`` pair, repeats included, in order."""
+        return list(self._pairs)

@@ -1,0 +1,23 @@
+//! PyO3 bindings: thin wrappers that convert arguments, call plain Rust and map errors.
+
+mod helpers;
+mod json;
+mod request;
+mod response;
+mod router;
+mod server;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+#[pyo3(name = "_hyperdjango_native")]
+pub fn native_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<request::Request>()?;
+    module.add_class::<router::PyRouteTable>()?;
+    module.add_class::<server::PyServer>()?;
+    module.add_function(wrap_pyfunction!(server::_server_shutdown, module)?)?;
+    module.add_function(wrap_pyfunction!(helpers::_install_helpers, module)?)?;
+    module.add_function(wrap_pyfunction!(json::json_dumps, module)?)?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

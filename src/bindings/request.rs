@@ -1,0 +1,242 @@
+//! The native `Request` handed to handlers: raw parts from hyper, decoded into
+//! Python objects only when an attribute is first read.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Uri, Version};
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use tokio::sync::oneshot;
+
+use super::helpers::{helpers, http_error};
+use crate::http::query::{parse_query, percent_decode};
+use crate::server::{NativeResponse, PendingRequest};
+
+/// An HTTP request. Attributes decode lazily and are cached.
+// `dict`: middleware and handlers may attach their own attributes (`request.user = ...`).
+#[pyclass(module = "hyperdjango._hyperdjango_native", name = "Request", frozen, dict)]
+pub struct Request {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+    body: Bytes,
+    peer: SocketAddr,
+    path_params: Option<Py<PyDict>>,
+    cached_path_params: PyOnceLock<Py<PyDict>>,
+    reply: Mutex<Option<oneshot::Sender<NativeResponse>>>,
+    cached_path: PyOnceLock<Py<PyString>>,
+    cached_query: PyOnceLock<Py<PyAny>>,
+    cached_headers: PyOnceLock<Py<PyAny>>,
+    cached_json: PyOnceLock<Py<PyAny>>,
+    cached_text: PyOnceLock<Py<PyString>>,
+    cached_bytes: PyOnceLock<Py<PyBytes>>,
+}
+
+impl Request {
+    pub fn new(pending: PendingRequest, path_params: Option<Py<PyDict>>) -> Request {
+        Request {
+            method: pending.method,
+            uri: pending.uri,
+            version: pending.version,
+            headers: pending.headers,
+            body: pending.body,
+            peer: pending.peer,
+            path_params,
+            cached_path_params: PyOnceLock::new(),
+            reply: Mutex::new(Some(pending.reply)),
+            cached_path: PyOnceLock::new(),
+            cached_query: PyOnceLock::new(),
+            cached_headers: PyOnceLock::new(),
+            cached_json: PyOnceLock::new(),
+            cached_text: PyOnceLock::new(),
+            cached_bytes: PyOnceLock::new(),
+        }
+    }
+
+    /// The answer channel; `None` once taken (one request, one answer).
+    pub fn take_reply(&self) -> Option<oneshot::Sender<NativeResponse>> {
+        self.reply.lock().take()
+    }
+
+    fn charset(&self) -> String {
+        self.headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| {
+                value.split(';').skip(1).find_map(|parameter| {
+                    let (name, charset) = parameter.split_once('=')?;
+                    name.trim().eq_ignore_ascii_case("charset").then(|| charset.trim().trim_matches('"').to_ascii_lowercase())
+                })
+            })
+            .unwrap_or_else(|| "utf-8".to_owned())
+    }
+}
+
+#[pymethods]
+impl Request {
+    /// The request method, e.g. `"GET"`.
+    #[getter]
+    fn method<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        match self.method {
+            Method::GET => pyo3::intern!(py, "GET").clone(),
+            Method::POST => pyo3::intern!(py, "POST").clone(),
+            Method::PUT => pyo3::intern!(py, "PUT").clone(),
+            Method::PATCH => pyo3::intern!(py, "PATCH").clone(),
+            Method::DELETE => pyo3::intern!(py, "DELETE").clone(),
+            Method::HEAD => pyo3::intern!(py, "HEAD").clone(),
+            ref other => PyString::new(py, other.as_str()),
+        }
+    }
+
+    /// The percent-decoded path, e.g. `"/users/42"`.
+    #[getter]
+    fn path<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        self.cached_path
+            .get_or_init(py, || {
+                let raw = self.uri.path();
+                let decoded = percent_decode(raw, false);
+                PyString::new(py, decoded.as_deref().unwrap_or(raw)).unbind()
+            })
+            .bind(py)
+            .clone()
+    }
+
+    /// The path exactly as sent, still percent-encoded.
+    #[getter]
+    fn raw_path<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        PyString::new(py, self.uri.path())
+    }
+
+    /// The raw query string (without `?`), `""` when there is none.
+    #[getter]
+    fn query_string<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        PyString::new(py, self.uri.query().unwrap_or(""))
+    }
+
+    /// Query parameters: a dict of first values; `request.query.getlist(key)` has all.
+    #[getter]
+    fn query<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.cached_query
+            .get_or_try_init(py, || {
+                let pairs = parse_query(self.uri.query().unwrap_or(""));
+                helpers(py)?.query_class.bind(py).call1((pairs,)).map(Bound::unbind)
+            })
+            .map(|query| query.bind(py).clone())
+    }
+
+    /// Case-insensitive, multi-valued request headers.
+    #[getter]
+    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.cached_headers
+            .get_or_try_init(py, || {
+                let pairs = PyList::empty(py);
+                for (name, value) in &self.headers {
+                    // Header bytes beyond ASCII are ISO-8859-1 per RFC 9110.
+                    let value: String = value.as_bytes().iter().map(|&byte| byte as char).collect();
+                    pairs.append(PyTuple::new(py, [name.as_str(), value.as_str()])?)?;
+                }
+                helpers(py)?.headers_class.bind(py).call1((pairs,)).map(Bound::unbind)
+            })
+            .map(|headers| headers.bind(py).clone())
+    }
+
+    /// The body parsed as JSON (parsed once, on first access).
+    /// Malformed JSON raises `HTTPException(400)`, which becomes a 400 answer.
+    #[getter]
+    fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.cached_json
+            .get_or_try_init(py, || {
+                if self.body.is_empty() {
+                    return Err(http_error(py, 400, "Request body is empty; expected JSON".to_owned()));
+                }
+                let loads = helpers(py)?.json_loads.bind(py);
+                loads.call1((self.bytes(py),)).map(Bound::unbind).map_err(|error| {
+                    let reason = error.value(py).to_string();
+                    http_error(py, 400, format!("Malformed JSON body: {reason}"))
+                })
+            })
+            .map(|value| value.bind(py).clone())
+    }
+
+    /// The body decoded with the charset of Content-Type (UTF-8 by default).
+    /// An undecodable body or unknown charset raises `HTTPException(400)`.
+    #[getter]
+    fn text<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        self.cached_text
+            .get_or_try_init(py, || {
+                let charset = self.charset();
+                if charset == "utf-8" || charset == "utf8" {
+                    return match std::str::from_utf8(&self.body) {
+                        Ok(text) => Ok(PyString::new(py, text).unbind()),
+                        Err(_) => Err(http_error(py, 400, "Request body is not valid utf-8".to_owned())),
+                    };
+                }
+                let decoded = self.bytes(py).call_method1("decode", (charset.as_str(),));
+                match decoded {
+                    Ok(text) => Ok(text.cast_into::<PyString>()?.unbind()),
+                    Err(error) if error.is_instance_of::<pyo3::exceptions::PyLookupError>(py) => {
+                        Err(http_error(py, 400, format!("Unsupported charset {charset:?} in Content-Type")))
+                    }
+                    Err(_) => Err(http_error(py, 400, format!("Request body is not valid {charset}"))),
+                }
+            })
+            .map(|text| text.bind(py).clone())
+    }
+
+    /// The raw body.
+    #[getter]
+    fn bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        self.cached_bytes.get_or_init(py, || PyBytes::new(py, &self.body).unbind()).bind(py).clone()
+    }
+
+    /// Alias of `bytes`, as in Starlette.
+    #[getter]
+    fn body<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        self.bytes(py)
+    }
+
+    /// Typed path parameters, e.g. `{"id": 42}`.
+    #[getter]
+    fn path_params<'py>(&self, py: Python<'py>) -> Bound<'py, PyDict> {
+        match &self.path_params {
+            Some(params) => params.bind(py).clone(),
+            None => self.cached_path_params.get_or_init(py, || PyDict::new(py).unbind()).bind(py).clone(),
+        }
+    }
+
+    /// `"HTTP/1.1"` or `"HTTP/1.0"`.
+    #[getter]
+    fn http_version(&self) -> &'static str {
+        match self.version {
+            Version::HTTP_10 => "HTTP/1.0",
+            Version::HTTP_09 => "HTTP/0.9",
+            _ => "HTTP/1.1",
+        }
+    }
+
+    /// `(host, port)` of the directly connected peer.
+    #[getter]
+    fn client(&self) -> (String, u16) {
+        (self.peer.ip().to_string(), self.peer.port())
+    }
+
+    /// The directly connected peer's address.
+    #[getter]
+    fn client_ip(&self) -> String {
+        self.peer.ip().to_string()
+    }
+
+    /// Request bodies here are plain HTTP (TLS ends at the reverse proxy).
+    #[getter]
+    fn is_secure(&self) -> bool {
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Request {} {}>", self.method, self.uri)
+    }
+}

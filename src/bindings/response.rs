@@ -1,0 +1,160 @@
+//! Handler return values -> `NativeResponse` (status, validated headers, body).
+//!
+//! dict/list (and other JSON values) -> JSON; str -> text/plain; bytes ->
+//! application/octet-stream; `(body, status)`, `(body, status, headers)`;
+//! `Response` objects. Header names and values are validated here, so a CR,
+//! LF or NUL from user code is an exception in the handler, never bytes on the wire.
+
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use super::helpers::helpers;
+use super::json::write_json;
+use crate::server::{NativeResponse, ResponseBody};
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
+
+/// Converts whatever a handler returned into a response.
+pub fn convert_result(result: &Bound<'_, PyAny>) -> PyResult<NativeResponse> {
+    if let Ok(tuple) = result.cast_exact::<PyTuple>() {
+        return convert_tuple(tuple);
+    }
+    convert_body(result, StatusCode::OK)
+}
+
+fn convert_tuple(tuple: &Bound<'_, PyTuple>) -> PyResult<NativeResponse> {
+    let length = tuple.len();
+    if !(2..=3).contains(&length) {
+        return Err(PyTypeError::new_err(format!(
+            "a handler may return (body, status) or (body, status, headers), not a tuple of {length} items"
+        )));
+    }
+    let status = status_from(&tuple.get_item(1)?)?;
+    let mut response = convert_body(&tuple.get_item(0)?, status)?;
+    response.status = status;
+    if length == 3 {
+        let extra = tuple.get_item(2)?;
+        let mut replaced: Vec<HeaderName> = Vec::new();
+        for (name, value) in header_pairs(&extra)? {
+            // A header given here replaces the body's default of the same name
+            // (e.g. content-type); repeats within `headers` are all kept.
+            if !replaced.contains(&name) {
+                response.headers.remove(&name);
+                replaced.push(name.clone());
+            }
+            response.headers.append(name, value);
+        }
+    }
+    Ok(response)
+}
+
+fn convert_body(body: &Bound<'_, PyAny>, status: StatusCode) -> PyResult<NativeResponse> {
+    let py = body.py();
+    let (content_type, bytes): (HeaderValue, Vec<u8>) = if let Ok(text) = body.cast_exact::<PyString>() {
+        (TEXT, text.to_str()?.as_bytes().to_vec())
+    } else if let Ok(bytes) = body.cast::<PyBytes>() {
+        (OCTETS, bytes.as_bytes().to_vec())
+    } else if let Ok(bytes) = body.cast::<PyByteArray>() {
+        (OCTETS, bytes.to_vec())
+    } else if body.cast::<PyDict>().is_ok() || body.cast::<PyList>().is_ok() {
+        let mut out = Vec::with_capacity(64);
+        write_json(body, &mut out)?;
+        (JSON, out)
+    } else if body.is_instance(helpers(py)?.response_class.bind(py))? {
+        return convert_response_object(body);
+    } else if let Ok(text) = body.cast::<PyString>() {
+        (TEXT, text.to_str()?.as_bytes().to_vec())
+    } else {
+        let mut out = Vec::with_capacity(16);
+        write_json(body, &mut out).map_err(|error| {
+            let type_name = body.get_type().name().map(|name| name.to_string()).unwrap_or_default();
+            if error.is_instance_of::<PyTypeError>(py) {
+                PyTypeError::new_err(format!(
+                    "handler returned a {type_name}, which is not a response: return a dict, list, str, bytes, \
+                     Response, (body, status) or (body, status, headers)"
+                ))
+            } else {
+                error
+            }
+        })?;
+        (JSON, out)
+    };
+    let mut headers = HeaderMap::with_capacity(4);
+    headers.insert(CONTENT_TYPE, content_type);
+    Ok(NativeResponse { status, headers, body: ResponseBody::full(bytes) })
+}
+
+/// Reads a `hyperdjango.response.Response`: `status_code`, `headers.raw`, `body`.
+fn convert_response_object(response: &Bound<'_, PyAny>) -> PyResult<NativeResponse> {
+    let py = response.py();
+    let status = status_from(&response.getattr(pyo3::intern!(py, "status_code"))?)?;
+    let raw = response.getattr(pyo3::intern!(py, "headers"))?.getattr(pyo3::intern!(py, "raw"))?;
+    let mut headers = HeaderMap::with_capacity(8);
+    for (name, value) in header_pairs(&raw)? {
+        headers.append(name, value);
+    }
+    let body = response.getattr(pyo3::intern!(py, "body"))?;
+    let bytes = if let Ok(bytes) = body.cast::<PyBytes>() {
+        bytes.as_bytes().to_vec()
+    } else if let Ok(text) = body.cast::<PyString>() {
+        text.to_str()?.as_bytes().to_vec()
+    } else {
+        return Err(PyTypeError::new_err("Response.body must be bytes or str"));
+    };
+    Ok(NativeResponse { status, headers, body: ResponseBody::full(bytes) })
+}
+
+fn status_from(value: &Bound<'_, PyAny>) -> PyResult<StatusCode> {
+    let code: u16 = value
+        .extract()
+        .map_err(|_| PyTypeError::new_err("a response status must be an int between 100 and 599"))?;
+    if !(100..=599).contains(&code) {
+        return Err(PyValueError::new_err(format!("invalid response status {code}: must be between 100 and 599")));
+    }
+    StatusCode::from_u16(code).map_err(|_| PyValueError::new_err(format!("invalid response status {code}")))
+}
+
+/// Accepts a dict, a `Headers` (anything with `.raw`), or an iterable of pairs.
+fn header_pairs(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(HeaderName, HeaderValue)>> {
+    let py = headers.py();
+    let items = if let Ok(dict) = headers.cast::<PyDict>() {
+        dict.items().into_any()
+    } else if let Ok(raw) = headers.getattr(pyo3::intern!(py, "raw")) {
+        raw
+    } else {
+        headers.clone()
+    };
+    let mut pairs = Vec::new();
+    for item in items.try_iter()? {
+        let (name, value): (String, Bound<'_, PyAny>) = item?.extract().map_err(|_| {
+            PyTypeError::new_err("response headers must be a dict or a list of (name, value) pairs")
+        })?;
+        let value: String = match value.cast::<PyString>() {
+            Ok(text) => text.to_str()?.to_owned(),
+            Err(_) => value.str()?.to_str()?.to_owned(),
+        };
+        pairs.push(validated_header(&name, &value)?);
+    }
+    Ok(pairs)
+}
+
+/// Refuses header names and values that would corrupt the response framing.
+pub fn validated_header(name: &str, value: &str) -> PyResult<(HeaderName, HeaderValue)> {
+    let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+        PyValueError::new_err(format!("invalid response header name {name:?}: use letters, digits and -"))
+    })?;
+    if value.bytes().any(|byte| byte == b'\r' || byte == b'\n' || byte == 0) {
+        return Err(PyValueError::new_err(format!(
+            "invalid value for response header {name:?}: header values must not contain CR, LF or NUL"
+        )));
+    }
+    let header_value = HeaderValue::from_str(value).map_err(|_| {
+        PyValueError::new_err(format!("invalid value for response header {name:?}: control characters are not allowed"))
+    })?;
+    Ok((header_name, header_value))
+}

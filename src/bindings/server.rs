@@ -1,0 +1,341 @@
+//! `Server`: starts the native server and runs the Python side of the
+//! hand-over on the thread that owns the asyncio loop.
+//!
+//! The crossing is cheap by construction: one eventfd wake-up per batch, the
+//! handler called directly from Rust, its coroutine stepped eagerly with
+//! `PyIter_Send` (a coroutine that never suspends never becomes an asyncio
+//! Task), and the result serialised here, without a trip through Python.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyInt, PyString};
+
+use super::request::Request;
+use super::response::convert_result;
+use super::router::PyRouteTable;
+use crate::routing::ParamKind;
+use crate::server::{Completions, Handoff, NativeResponse, PendingRequest, Server, ServerConfig};
+
+/// The running server's doorbell, for `_server_shutdown()`.
+static RUNNING: Mutex<Option<Arc<Handoff<PendingRequest>>>> = Mutex::new(None);
+
+struct RouteTarget {
+    handler: Py<PyAny>,
+    is_async: bool,
+    params: Vec<(Py<PyString>, ParamKind)>,
+}
+
+/// The native server, driven from Python by `HyperApp.run()`.
+#[pyclass(module = "hyperdjango._hyperdjango_native", name = "Server", frozen)]
+pub struct PyServer {
+    config: ServerConfig,
+    routes: Arc<crate::routing::RouteTable>,
+    targets: Vec<RouteTarget>,
+    handoff: Arc<Handoff<PendingRequest>>,
+    completions: Arc<Completions>,
+    server: Mutex<Option<Server>>,
+    batch: Mutex<Vec<PendingRequest>>,
+    schedule: Py<PyAny>,
+    run_sync: Py<PyAny>,
+    error_response: Py<PyAny>,
+}
+
+fn parse_kind(kind: &str) -> PyResult<ParamKind> {
+    Ok(match kind {
+        "str" => ParamKind::Str,
+        "int" => ParamKind::Int,
+        "slug" => ParamKind::Slug,
+        "uuid" => ParamKind::Uuid,
+        "path" => ParamKind::Path,
+        other => return Err(PyRuntimeError::new_err(format!("unknown converter {other:?}"))),
+    })
+}
+
+#[pymethods]
+impl PyServer {
+    /// `targets[route_id] = (handler, is_async, [(param_name, converter), ...])`;
+    /// `dispatcher` provides `schedule`, `run_sync` and `error_response`.
+    #[new]
+    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, worker_threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        routes: &PyRouteTable,
+        targets: Vec<(Py<PyAny>, bool, Vec<(String, String)>)>,
+        dispatcher: &Bound<'_, PyAny>,
+        host: String,
+        port: u16,
+        prod: bool,
+        max_body_size: u64,
+        worker_threads: Option<usize>,
+    ) -> PyResult<Self> {
+        let mut config = ServerConfig::new(host, port);
+        config.prod = prod;
+        config.max_body_size = max_body_size;
+        if let Some(threads) = worker_threads {
+            config.worker_threads = threads.max(1);
+        }
+        let targets = targets
+            .into_iter()
+            .map(|(handler, is_async, params)| {
+                let params = params
+                    .iter()
+                    .map(|(name, kind)| Ok((PyString::intern(py, name).unbind(), parse_kind(kind)?)))
+                    .collect::<PyResult<Vec<_>>>()?;
+                Ok(RouteTarget { handler, is_async, params })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(PyServer {
+            config,
+            routes: routes.share(),
+            targets,
+            handoff: Arc::new(Handoff::new().map_err(|error| PyOSError::new_err(error.to_string()))?),
+            completions: Arc::new(Completions::default()),
+            server: Mutex::new(None),
+            batch: Mutex::new(Vec::with_capacity(256)),
+            schedule: dispatcher.getattr("schedule")?.unbind(),
+            run_sync: dispatcher.getattr("run_sync")?.unbind(),
+            error_response: dispatcher.getattr("error_response")?.unbind(),
+        })
+    }
+
+    /// Binds and starts serving; returns the bound `(host, port)`.
+    fn start(&self, py: Python<'_>) -> PyResult<(String, u16)> {
+        let mut slot = self.server.lock();
+        if slot.is_some() {
+            return Err(PyRuntimeError::new_err("the server is already running"));
+        }
+        let config = self.config.clone();
+        let routes = Arc::clone(&self.routes);
+        let handoff = Arc::clone(&self.handoff);
+        let completions = Arc::clone(&self.completions);
+        let server = py.detach(|| Server::start(config, routes, handoff, completions)).map_err(|error| {
+            PyOSError::new_err(format!("cannot listen on {}:{}: {error}", self.config.host, self.config.port))
+        })?;
+        let address = server.local_addr();
+        *slot = Some(server);
+        *RUNNING.lock() = Some(Arc::clone(&self.handoff));
+        Ok((address.ip().to_string(), address.port()))
+    }
+
+    /// The descriptor to watch (`loop.add_reader(server.fileno(), server.drain)`).
+    fn fileno(&self) -> i32 {
+        self.handoff.fileno()
+    }
+
+    /// Serves every request that is waiting. Returns False once a shutdown was requested.
+    fn drain(&self, py: Python<'_>) -> bool {
+        let mut batch = std::mem::take(&mut *self.batch.lock());
+        self.handoff.take_batch(&mut batch);
+        self.completions.hold();
+        for pending in batch.drain(..) {
+            self.dispatch(py, pending);
+        }
+        self.completions.release();
+        *self.batch.lock() = batch;
+        self.handoff.finish_batch();
+        !self.handoff.shutdown_requested()
+    }
+
+    /// Answers `request` with a handler's `result` (used after a suspended
+    /// coroutine or a sync handler finishes).
+    fn complete(&self, request: &Bound<'_, Request>, result: &Bound<'_, PyAny>) {
+        match convert_result(result) {
+            Ok(response) => self.answer(request, response),
+            Err(error) => self.fail(request, error),
+        }
+    }
+
+    /// Answers `request` for a handler that raised `exception`.
+    fn fail_with(&self, request: &Bound<'_, Request>, exception: &Bound<'_, PyAny>) {
+        self.fail(request, PyErr::from_value(exception.clone()));
+    }
+
+    /// Stops accepting; connections close after their current request.
+    fn begin_shutdown(&self) {
+        if let Some(server) = self.server.lock().as_ref() {
+            server.begin_shutdown();
+        }
+    }
+
+    /// Waits (without the GIL) up to `timeout` seconds for connections to end, then stops.
+    fn finish_shutdown(&self, py: Python<'_>, timeout: f64) {
+        let server = self.server.lock().take();
+        if let Some(mut server) = server {
+            py.detach(|| server.finish_shutdown(Duration::from_secs_f64(timeout.max(0.0))));
+        }
+        let mut running = RUNNING.lock();
+        if running.as_ref().is_some_and(|handoff| Arc::ptr_eq(handoff, &self.handoff)) {
+            *running = None;
+        }
+    }
+
+    /// Requests answered by neither a handler nor the server yet.
+    fn in_flight(&self) -> usize {
+        self.server
+            .lock()
+            .as_ref()
+            .map_or(0, |server| server.stats().in_flight.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Asks the serving loop to stop (same as `_server_shutdown()`).
+    fn request_shutdown(&self) {
+        self.handoff.request_shutdown();
+    }
+}
+
+impl PyServer {
+    fn dispatch(&self, py: Python<'_>, pending: PendingRequest) {
+        let Some(target) = self.targets.get(pending.route_id) else {
+            let _ = pending.reply.send(NativeResponse::detail(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+            ));
+            return;
+        };
+        let kwargs = match path_kwargs(py, target, &pending.params) {
+            Ok(kwargs) => kwargs,
+            Err(error) => {
+                error.print(py);
+                let _ = pending.reply.send(NativeResponse::detail(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error",
+                ));
+                return;
+            }
+        };
+        let request = match Bound::new(py, Request::new(pending, kwargs.as_ref().map(|k| k.clone().unbind()))) {
+            Ok(request) => request,
+            Err(error) => {
+                error.print(py);
+                return;
+            }
+        };
+        // Each request gets its own copy of the current contextvars context.
+        let context = match copy_context(py) {
+            Ok(context) => context,
+            Err(error) => return self.fail(&request, error),
+        };
+        if !target.is_async {
+            let submitted = self.run_sync.call1(py, (&target.handler, &request, kwargs, &context));
+            if let Err(error) = submitted {
+                self.fail(&request, error);
+            }
+            return;
+        }
+        // SAFETY: `context` is a live context object; Exit below pairs with this Enter.
+        if unsafe { ffi::PyContext_Enter(context.as_ptr()) } != 0 {
+            return self.fail(&request, PyErr::fetch(py));
+        }
+        let called = target.handler.bind(py).call((&request,), kwargs.as_ref());
+        match called {
+            Err(error) => self.fail(&request, error),
+            Ok(result) => self.step(py, &request, result, &context),
+        }
+        // SAFETY: the context entered above, on this thread.
+        if unsafe { ffi::PyContext_Exit(context.as_ptr()) } != 0 {
+            PyErr::fetch(py).print(py);
+        }
+    }
+
+    /// Steps a handler's coroutine once. Finished: answer now. Suspended: hand
+    /// it, with what it yielded, to the asyncio loop as a task.
+    fn step(&self, py: Python<'_>, request: &Bound<'_, Request>, result: Bound<'_, PyAny>, context: &Bound<'_, PyAny>) {
+        // SAFETY: type check on a live object.
+        let is_coroutine = unsafe { ffi::PyCoro_CheckExact(result.as_ptr()) } != 0;
+        if !is_coroutine {
+            if result.hasattr(pyo3::intern!(py, "__await__")).unwrap_or(false) {
+                let scheduled = self.schedule.call1(py, (result, py.None(), request, context));
+                if let Err(error) = scheduled {
+                    self.fail(request, error);
+                }
+                return;
+            }
+            return self.complete(request, &result);
+        }
+        let mut output: *mut ffi::PyObject = std::ptr::null_mut();
+        // SAFETY: `result` is a coroutine; PyIter_Send stores a new reference in
+        // `output` for PYGEN_RETURN and PYGEN_NEXT, and sets an exception for PYGEN_ERROR.
+        let status = unsafe { ffi::PyIter_Send(result.as_ptr(), ffi::Py_None(), &mut output) };
+        match status {
+            ffi::PySendResult::PYGEN_RETURN => {
+                // SAFETY: new reference per the contract above.
+                let value = unsafe { Bound::from_owned_ptr(py, output) };
+                self.complete(request, &value);
+            }
+            ffi::PySendResult::PYGEN_NEXT => {
+                // SAFETY: new reference per the contract above.
+                let yielded = unsafe { Bound::from_owned_ptr(py, output) };
+                if let Err(error) = self.schedule.call1(py, (result, yielded, request, context)) {
+                    self.fail(request, error);
+                }
+            }
+            ffi::PySendResult::PYGEN_ERROR => self.fail(request, PyErr::fetch(py)),
+        }
+    }
+
+    fn fail(&self, request: &Bound<'_, Request>, error: PyErr) {
+        let py = request.py();
+        let exception = error.into_value(py);
+        let response = self
+            .error_response
+            .call1(py, (request, exception))
+            .and_then(|answer| convert_result(answer.bind(py)));
+        let response = response.unwrap_or_else(|error| {
+            error.print(py);
+            NativeResponse::detail(http::StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        });
+        self.answer(request, response);
+    }
+
+    fn answer(&self, request: &Bound<'_, Request>, response: NativeResponse) {
+        if let Some(reply) = request.get().take_reply() {
+            self.completions.deliver(reply, response);
+        }
+    }
+}
+
+fn copy_context(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    // SAFETY: returns a new reference or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent()) }
+}
+
+fn path_kwargs<'py>(
+    py: Python<'py>,
+    target: &RouteTarget,
+    values: &[String],
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    if target.params.is_empty() {
+        return Ok(None);
+    }
+    let kwargs = PyDict::new(py);
+    for ((name, kind), value) in target.params.iter().zip(values) {
+        match kind {
+            ParamKind::Int => match value.parse::<i64>() {
+                Ok(number) => kwargs.set_item(name.bind(py), number)?,
+                // Beyond 64 bits: Python ints are unbounded.
+                Err(_) => kwargs.set_item(name.bind(py), py.get_type::<PyInt>().call1((value.as_str(),))?)?,
+            },
+            _ => kwargs.set_item(name.bind(py), value.as_str())?,
+        }
+    }
+    Ok(Some(kwargs))
+}
+
+/// Asks the running server to shut down gracefully: it stops accepting,
+/// finishes in-flight requests (up to the drain timeout) and `run()` returns.
+#[pyfunction]
+pub fn _server_shutdown() -> PyResult<()> {
+    match RUNNING.lock().as_ref() {
+        Some(handoff) => {
+            handoff.request_shutdown();
+            Ok(())
+        }
+        None => Err(PyRuntimeError::new_err("no hyperdjango server is running in this process")),
+    }
+}

@@ -1,0 +1,30 @@
+//! Pure HTTP helpers: request-head checks hyper does not make, query-string and
+//! percent decoding, and the JSON bodies of native error responses.
+//!
+//! Nothing here imports PyO3, so `cargo test --no-default-features` reaches it.
+
+pub mod json;
+pub mod query;
+pub mod validate;
+
+use bytes::Bytes;
+
+/// The `{"detail": ...}` JSON body of a natively answered error.
+pub fn detail_body(detail: &str) -> Bytes {
+    let mut body = Vec::with_capacity(detail.len() + 14);
+    body.extend_from_slice(b"{\"detail\":");
+    json::write_json_string(detail, &mut body);
+    body.push(b'}');
+    Bytes::from(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detail_body_escapes_quotes() {
+        assert_eq!(&detail_body("Not Found")[..], br#"{"detail":"Not Found"}"#);
+        assert_eq!(&detail_body("a\"b\\c")[..], br#"{"detail":"a\"b\\c"}"#);
+    }
+}
