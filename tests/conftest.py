@@ -128,7 +128,7 @@ def recv_all(sock: socket.socket, timeout: float = 5.0) -> bytes:
     while True:
         try:
             chunk = sock.recv(65536)
-        except (socket.timeout, ConnectionResetError):
+        except (TimeoutError, ConnectionResetError):
             break
         if not chunk:
             break

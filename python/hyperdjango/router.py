@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import quote
 
 from . import _hyperdjango_native as _native
 
-__all__ = ["Router", "Route"]
+__all__ = ["Router", "Route", "NoReverseMatch"]
+
+
+class NoReverseMatch(LookupError):
+    """``reverse()`` could not build a URL: unknown name, or missing, extra or mistyped parameters."""
 
 Handler = Callable[..., Any]
+
+_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\}")
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -76,6 +84,7 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self._table = _native.RouteTable()
+        self._names: dict[str, Route] = {}
 
     def route(
         self,
@@ -93,10 +102,93 @@ class Router:
             raise ValueError(f"route name must be a non-empty str without ':', not {name!r}")
         verbs = _normalise_methods(methods, path)
         params = tuple(_native.RouteTable.parse_pattern(path))
-        self._table.add(list(verbs), path, len(self.routes))
-        route = Route(path, handler, verbs, name, is_async_handler(handler), params)
+        return self._add(Route(path, handler, verbs, name, is_async_handler(handler), params))
+
+    def _add(self, route: Route) -> Route:
+        if route.name is not None and route.name in self._names:
+            other = self._names[route.name]
+            raise ValueError(
+                f"route name {route.name!r} is already used by {other.pattern!r}; "
+                f"give {route.pattern!r} another name"
+            )
+        self._table.add(list(route.methods), route.pattern, len(self.routes))
         self.routes.append(route)
+        if route.name is not None:
+            self._names[route.name] = route
         return route
+
+    def include(self, prefix: str, router: Router, namespace: str | None = None) -> None:
+        """Mount ``router``'s routes under ``prefix``; names become ``namespace:name``.
+
+        Routes are copied at the time of the call (as with Django's ``include``):
+        add routes to ``router`` first, then include it. Including ``"/"`` of a
+        router at ``"/blog"`` serves ``"/blog/"``. Routers nest: a router that
+        includes others can itself be included, giving ``"outer:inner:name"``.
+        """
+        if not isinstance(prefix, str) or not prefix.startswith("/"):
+            raise ValueError(f"include prefix must be a str starting with '/', not {prefix!r}")
+        if not isinstance(router, Router):
+            raise TypeError(f"include() takes a Router, not {type(router).__name__}")
+        if router is self:
+            raise ValueError("a router cannot include itself")
+        if namespace is not None and (not isinstance(namespace, str) or not namespace or ":" in namespace):
+            raise ValueError(f"namespace must be a non-empty str without ':', not {namespace!r}")
+        base = prefix.rstrip("/")
+        for route in router.routes:
+            name = route.name
+            if name is not None and namespace is not None:
+                name = f"{namespace}:{name}"
+            self._add(replace(route, pattern=base + route.pattern, name=name))
+
+    def reverse(self, name: str, **params: Any) -> str:
+        """The path of the route called ``name`` (``"namespace:name"``), filled with ``params``.
+
+        >>> app.router.reverse("blog:detail", id=42)
+        '/blog/42'
+
+        Values are URL-encoded and must fit their converter; an unknown name, a
+        missing or extra parameter, or a value of the wrong type raises ``NoReverseMatch``.
+        """
+        route = self._names.get(name)
+        if route is None:
+            known = ", ".join(sorted(self._names)) or "none"
+            raise NoReverseMatch(f"no route named {name!r} (known names: {known})")
+        expected = dict(route.params)
+        missing = [param for param in expected if param not in params]
+        extra = [param for param in params if param not in expected]
+        if missing or extra:
+            problems = []
+            if missing:
+                problems.append(f"missing {', '.join(missing)}")
+            if extra:
+                problems.append(f"unexpected {', '.join(extra)}")
+            raise NoReverseMatch(f"route {name!r} ({route.pattern}) cannot be reversed: {'; '.join(problems)}")
+        converters = dict(route.params)
+
+        def fill(match: re.Match[str]) -> str:
+            param = match.group(1)
+            converter = converters[param]
+            value = params[param]
+            text = _render(value, converter)
+            if text is None or not _native.RouteTable.converter_matches(converter, text):
+                raise NoReverseMatch(
+                    f"route {name!r} ({route.pattern}): {param}={value!r} does not match converter {converter!r}"
+                )
+            return quote(text, safe="/" if converter == "path" else "")
+
+        return _PARAMETER.sub(fill, route.pattern)
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, Any]] | None:
+        """The route serving ``method path`` and its converted parameters, or None."""
+        result = self.resolve(method, path)
+        if result[0] != "found":
+            return None
+        route = self.routes[result[1]]
+        values = {
+            param: int(result[2][param]) if converter == "int" else result[2][param]
+            for param, converter in route.params
+        }
+        return route, values
 
     def get(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
         return self.route(path, handler, ["GET"], name)
@@ -117,5 +209,26 @@ class Router:
         """Match like the server does (see ``RouteTable.resolve`` for the result shapes)."""
         return self._table.resolve(method.upper(), path)
 
+    def table(self) -> list[tuple[str, str, str | None, str]]:
+        """``(methods, pattern, name, handler)`` rows, for printing the route table."""
+        rows = []
+        for route in self.routes:
+            handler = route.handler
+            label = f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', repr(handler))}"
+            rows.append((", ".join(route.methods), route.pattern, route.name, label))
+        return rows
+
     def _native_targets(self) -> list[tuple[Handler, bool, list[tuple[str, str]]]]:
         return [(route.handler, route.is_async, list(route.params)) for route in self.routes]
+
+
+def _render(value: Any, converter: str) -> str | None:
+    if converter == "int":
+        if isinstance(value, bool) or not isinstance(value, int) and not (isinstance(value, str) and value.isdigit()):
+            return None
+        return str(value)
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value)
+    if converter == "uuid" and type(value).__name__ == "UUID":
+        return str(value)
+    return None

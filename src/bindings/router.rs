@@ -23,16 +23,6 @@ impl PyRouteTable {
     }
 }
 
-pub fn kind_name(kind: ParamKind) -> &'static str {
-    match kind {
-        ParamKind::Str => "str",
-        ParamKind::Int => "int",
-        ParamKind::Slug => "slug",
-        ParamKind::Uuid => "uuid",
-        ParamKind::Path => "path",
-    }
-}
-
 #[pymethods]
 impl PyRouteTable {
     #[new]
@@ -63,7 +53,15 @@ impl PyRouteTable {
     #[staticmethod]
     fn parse_pattern(pattern: &str) -> PyResult<Vec<(String, &'static str)>> {
         let parsed = Pattern::parse(pattern).map_err(|error| PyValueError::new_err(error.to_string()))?;
-        Ok(parsed.params().map(|(name, kind)| (name.to_owned(), kind_name(kind))).collect())
+        Ok(parsed.params().map(|(name, kind)| (name.to_owned(), kind.name())).collect())
+    }
+
+    /// Whether `value` fits `converter` (`"int"`, `"slug"`, ...), as matching would judge it.
+    #[staticmethod]
+    fn converter_matches(converter: &str, value: &str) -> PyResult<bool> {
+        let kind = ParamKind::from_name(converter)
+            .ok_or_else(|| PyValueError::new_err(format!("unknown converter {converter:?}")))?;
+        Ok(kind.matches(value))
     }
 
     /// Resolves like the server does. Returns one of
@@ -75,7 +73,7 @@ impl PyRouteTable {
             Resolution::Found { route_id, params } => {
                 let values = PyDict::new(py);
                 for (name, value, _) in params.iter() {
-                    values.set_item(name, value.as_ref())?;
+                    values.set_item(name, value)?;
                 }
                 ("found", route_id, values).into_pyobject(py)?.into_any()
             }

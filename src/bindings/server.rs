@@ -46,14 +46,7 @@ pub struct PyServer {
 }
 
 fn parse_kind(kind: &str) -> PyResult<ParamKind> {
-    Ok(match kind {
-        "str" => ParamKind::Str,
-        "int" => ParamKind::Int,
-        "slug" => ParamKind::Slug,
-        "uuid" => ParamKind::Uuid,
-        "path" => ParamKind::Path,
-        other => return Err(PyRuntimeError::new_err(format!("unknown converter {other:?}"))),
-    })
+    ParamKind::from_name(kind).ok_or_else(|| PyRuntimeError::new_err(format!("unknown converter {kind:?}")))
 }
 
 #[pymethods]

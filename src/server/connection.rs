@@ -16,9 +16,12 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 
+use super::scanned_io::ScannedIo;
 use super::{NativeResponse, PendingRequest, ResponseBody, Shared};
+use crate::http::framing::FramingScanner;
 use crate::http::validate::validate_head;
 use crate::routing::Resolution;
 
@@ -72,17 +75,22 @@ async fn serve_connection(
 ) {
     shared.stats.connections.fetch_add(1, Ordering::SeqCst);
     let limits = shared.config.head_limits;
+    let scanner = Arc::new(Mutex::new(FramingScanner::default()));
     let service_state = Arc::clone(&shared);
-    let service = service_fn(move |request| handle(request, peer, Arc::clone(&service_state)));
+    let service_scanner = Arc::clone(&scanner);
+    let service = service_fn(move |request| {
+        let refusal = service_scanner.lock().next_request_refusal();
+        handle(request, peer, refusal, Arc::clone(&service_state))
+    });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(shared.config.header_read_timeout)
         .keep_alive(true)
-        // Answers to pipelined requests are flushed together.
-        .pipeline_flush(true)
+        // Not `pipeline_flush(true)`: with it hyper 1.12 never flushes the
+        // automatic 400/431 it writes for a malformed head before closing.
         // The head must fit in the read buffer; beyond it hyper answers 431.
         .max_buf_size((limits.max_uri_length + limits.max_header_bytes + 4096).max(8192))
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(TokioIo::new(ScannedIo::new(stream, scanner)), service);
     tokio::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => {}
@@ -97,11 +105,18 @@ async fn serve_connection(
 async fn handle(
     request: Request<Incoming>,
     peer: SocketAddr,
+    framing_refusal: Option<&'static str>,
     shared: Arc<Shared>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     shared.stats.requests.fetch_add(1, Ordering::Relaxed);
     let keep_alive = wants_keep_alive(request.version(), request.headers());
-    let (answer, must_close) = answer(request, peer, &shared).await;
+    let (answer, must_close) = match framing_refusal {
+        Some(reason) => {
+            shared.stats.native_errors.fetch_add(1, Ordering::Relaxed);
+            (NativeResponse::detail(StatusCode::BAD_REQUEST, reason), true)
+        }
+        None => answer(request, peer, &shared).await,
+    };
     let mut response = Response::new(answer.body);
     *response.status_mut() = answer.status;
     *response.headers_mut() = answer.headers;
@@ -138,7 +153,7 @@ async fn answer(request: Request<Incoming>, peer: SocketAddr, shared: &Shared) -
 
     let (route_id, params) = match shared.routes.resolve(parts.method.as_str(), path) {
         Resolution::Found { route_id, params } => {
-            (route_id, params.iter().map(|(_, value, _)| value.into_owned()).collect())
+            (route_id, params.iter().map(|(_, value, _)| value.to_owned()).collect())
         }
         Resolution::NotFound => return (not_found(), false),
         Resolution::MethodNotAllowed { allow } => return (method_not_allowed(&parts.method, allow), false),
@@ -209,6 +224,7 @@ async fn read_body(mut body: Incoming, headers: &HeaderMap, limit: u64) -> Resul
         let Ok(data) = frame.into_data() else { continue };
         received += data.len() as u64;
         if received > limit {
+            discard_rest(body).await;
             return Err(too_large(limit));
         }
         match (&mut first, &mut collected) {
@@ -228,6 +244,26 @@ async fn read_body(mut body: Incoming, headers: &HeaderMap, limit: u64) -> Resul
         (Some(only), None) => only,
         (None, None) => Bytes::new(),
     })
+}
+
+/// Reads and drops a little more of an oversized body before answering 413.
+///
+/// Closing a socket with unread data makes the kernel send a reset, and the
+/// client then often never sees the 413. Draining a bounded amount (at most
+/// 1 MiB, for at most one second) lets a client that is nearly done read the
+/// answer; anything larger is cut off regardless.
+async fn discard_rest(mut body: Incoming) {
+    const BUDGET_BYTES: usize = 1024 * 1024;
+    let drain = async {
+        let mut discarded = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            discarded += frame.data_ref().map_or(0, Bytes::len);
+            if discarded > BUDGET_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
 fn wants_keep_alive(version: Version, headers: &HeaderMap) -> bool {

@@ -8,6 +8,7 @@ pub mod body;
 pub mod completion;
 mod connection;
 pub mod handoff;
+mod scanned_io;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};

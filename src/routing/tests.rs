@@ -1,0 +1,217 @@
+//! Table-driven tests for patterns, matching, precedence and conflicts.
+
+use super::*;
+
+const UUID4: &str = "550e8400-e29b-41d4-a716-446655440000";
+const UUID1: &str = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
+
+fn table(routes: &[(&str, &str)]) -> RouteTable {
+    let mut table = RouteTable::new();
+    for (id, (method, pattern)) in routes.iter().enumerate() {
+        table.insert(method, pattern, id).expect("valid route");
+    }
+    table
+}
+
+/// `Some((route_id, [(name, value)]))` for a match, `None` otherwise.
+fn found(table: &RouteTable, method: &str, path: &str) -> Option<(usize, Vec<(String, String)>)> {
+    match table.resolve(method, path) {
+        Resolution::Found { route_id, params } => {
+            Some((route_id, params.iter().map(|(name, value, _)| (name.to_owned(), value.to_owned())).collect()))
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn converters_match_their_spec_patterns() {
+    let cases: &[(ParamKind, &str, bool)] = &[
+        (ParamKind::Str, "hello", true),
+        (ParamKind::Str, "", false),
+        (ParamKind::Str, "a/b", true), // decoded from a%2Fb: one segment
+        (ParamKind::Int, "42", true),
+        (ParamKind::Int, "007", true),
+        (ParamKind::Int, "-1", false),
+        (ParamKind::Int, "4.2", false),
+        (ParamKind::Int, "", false),
+        (ParamKind::Slug, "my-article-2", true),
+        (ParamKind::Slug, "under_score", false),
+        (ParamKind::Slug, "sp ace", false),
+        (ParamKind::Uuid, UUID4, true),
+        (ParamKind::Uuid, "550E8400-E29B-41D4-A716-446655440000", true),
+        (ParamKind::Uuid, UUID1, false),
+        (ParamKind::Uuid, "550e8400e29b41d4a716446655440000", false),
+        (ParamKind::Uuid, "550e8400-e29b-41d4-c716-446655440000", false),
+        (ParamKind::Path, "docs/guide/intro.md", true),
+        (ParamKind::Path, "", false),
+    ];
+    for (kind, value, expected) in cases {
+        assert_eq!(kind.matches(value), *expected, "{kind:?} {value:?}");
+    }
+}
+
+#[test]
+fn malformed_patterns_are_refused_with_a_clear_message() {
+    let cases = [
+        ("no-slash", "must start with '/'"),
+        ("/a/{x:float}", "unknown converter \"float\""),
+        ("/a/{x", "exactly one"),
+        ("/a/x}", "exactly one"),
+        ("/a/{}", "not a Python identifier"),
+        ("/a/{1x}", "not a Python identifier"),
+        ("/files/{name}.txt", "exactly one"),
+        ("/a/{x}/{x:int}", "appears twice"),
+        ("/a/{p:path}/b", "must be the last segment"),
+        ("/a/{{x}}", "exactly one"),
+    ];
+    for (pattern, message) in cases {
+        let error = Pattern::parse(pattern).expect_err(pattern).to_string();
+        assert!(error.contains(pattern), "{error}");
+        assert!(error.contains(message), "{pattern}: {error}");
+    }
+}
+
+#[test]
+fn pattern_parameters_in_order() {
+    let pattern = Pattern::parse("/repos/{owner}/{repo:slug}/pulls/{number:int}/{rest:path}").expect("valid");
+    let params: Vec<_> = pattern.params().collect();
+    assert_eq!(
+        params,
+        vec![("owner", ParamKind::Str), ("repo", ParamKind::Slug), ("number", ParamKind::Int), ("rest", ParamKind::Path)]
+    );
+    assert!(Pattern::parse("/").expect("root").is_static());
+}
+
+#[test]
+fn static_and_typed_routes_resolve() {
+    let routes = table(&[
+        ("GET", "/"),
+        ("GET", "/users"),
+        ("GET", "/users/{id:int}"),
+        ("GET", "/articles/{slug:slug}"),
+        ("GET", "/items/{item_id:uuid}"),
+        ("GET", "/files/{path:path}"),
+        ("GET", "/names/{name}"),
+    ]);
+    let cases: &[(&str, Option<(usize, &[(&str, &str)])>)] = &[
+        ("/", Some((0, &[]))),
+        ("/users", Some((1, &[]))),
+        ("/users/42", Some((2, &[("id", "42")]))),
+        ("/users/abc", None),
+        ("/articles/my-post", Some((3, &[("slug", "my-post")]))),
+        ("/articles/my_post", None),
+        ("/items/550e8400-e29b-41d4-a716-446655440000", Some((4, &[("item_id", UUID4)]))),
+        ("/items/nope", None),
+        ("/files/docs/guide/intro.md", Some((5, &[("path", "docs/guide/intro.md")]))),
+        ("/files/a%20b/c%2Fd", Some((5, &[("path", "a b/c/d")]))),
+        ("/names/a%2Fb", Some((6, &[("name", "a/b")]))),
+        ("/names/caf%C3%A9", Some((6, &[("name", "café")]))),
+        ("/names/%FF", None),
+        ("/us%65rs", Some((1, &[]))),
+        ("/nothing", None),
+        ("", None),
+    ];
+    for (path, expected) in cases {
+        let expected = expected.map(|(id, params)| {
+            (id, params.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect::<Vec<_>>())
+        });
+        assert_eq!(found(&routes, "GET", path), expected, "{path}");
+    }
+}
+
+#[test]
+fn literals_beat_parameters_and_search_backtracks() {
+    let routes = table(&[
+        ("GET", "/users/me"),
+        ("GET", "/users/{id:int}"),
+        ("GET", "/users/{name}"),
+        ("GET", "/users/{id:int}/posts"),
+        ("GET", "/users/{name}/likes"),
+        ("GET", "/files/{p:path}"),
+        ("GET", "/files/special/x"),
+        ("GET", "/t/{s:slug}"),
+        ("GET", "/t/{u:uuid}"),
+    ]);
+    assert_eq!(found(&routes, "GET", "/users/me").map(|f| f.0), Some(0));
+    assert_eq!(found(&routes, "GET", "/users/7").map(|f| f.0), Some(1));
+    assert_eq!(found(&routes, "GET", "/users/ada").map(|f| f.0), Some(2));
+    assert_eq!(found(&routes, "GET", "/users/7/posts").map(|f| f.0), Some(3));
+    // "7" matches {id:int} first, but only {name} has /likes: backtrack.
+    assert_eq!(found(&routes, "GET", "/users/7/likes").map(|f| f.0), Some(4));
+    assert_eq!(found(&routes, "GET", "/files/special/x").map(|f| f.0), Some(6));
+    assert_eq!(found(&routes, "GET", "/files/special/y").map(|f| f.0), Some(5));
+    assert_eq!(found(&routes, "GET", &format!("/t/{UUID4}")).map(|f| f.0), Some(8));
+    assert_eq!(found(&routes, "GET", "/t/plain-slug").map(|f| f.0), Some(7));
+}
+
+#[test]
+fn methods_head_and_allow() {
+    let routes = table(&[
+        ("GET", "/items"),
+        ("POST", "/items"),
+        ("DELETE", "/items/{id:int}"),
+        ("POST", "/users/{name}"),
+        ("GET", "/users/me"),
+    ]);
+    assert_eq!(found(&routes, "HEAD", "/items").map(|f| f.0), Some(0));
+    assert_eq!(found(&routes, "POST", "/items").map(|f| f.0), Some(1));
+    match routes.resolve("PUT", "/items") {
+        Resolution::MethodNotAllowed { allow } => assert_eq!(allow, "GET, HEAD, OPTIONS, POST"),
+        other => panic!("expected 405, got {other:?}"),
+    }
+    match routes.resolve("GET", "/items/3") {
+        Resolution::MethodNotAllowed { allow } => assert_eq!(allow, "DELETE, OPTIONS"),
+        other => panic!("expected 405, got {other:?}"),
+    }
+    // The literal /users/me has no POST, the parameter route does.
+    assert_eq!(found(&routes, "POST", "/users/me").map(|f| f.0), Some(3));
+    // Allow comes from the first matching pattern in precedence order.
+    match routes.resolve("PUT", "/users/me") {
+        Resolution::MethodNotAllowed { allow } => assert_eq!(allow, "GET, HEAD, OPTIONS"),
+        other => panic!("expected 405, got {other:?}"),
+    }
+}
+
+#[test]
+fn conflicts_name_both_routes() {
+    let mut routes = table(&[("GET", "/users/{id:int}")]);
+    let error = routes.insert("GET", "/users/{pk:int}", 1).expect_err("conflict").to_string();
+    assert_eq!(
+        error,
+        "route conflict: GET \"/users/{pk:int}\" cannot be told apart from GET \"/users/{id:int}\" (registered first)"
+    );
+    assert!(routes.insert("GET", "/users/{id:int}", 1).is_err());
+    // Another method on the same shape, or another converter, is fine.
+    routes.insert("POST", "/users/{pk:int}", 2).expect("other method");
+    routes.insert("GET", "/users/{name:str}", 3).expect("other converter");
+    assert!(routes.insert("GET", "/static", 4).is_ok());
+    assert!(routes.insert("GET", "/static", 5).is_err());
+    assert!(routes.insert("get", "/x", 6).is_err());
+}
+
+#[test]
+fn trailing_slash_redirects_only_on_a_miss() {
+    let routes = table(&[("GET", "/users"), ("GET", "/blog/"), ("GET", "/blog/{id:int}"), ("POST", "/only-post")]);
+    match routes.resolve("GET", "/users/") {
+        Resolution::RedirectSlash { location } => assert_eq!(location, "/users"),
+        other => panic!("expected redirect, got {other:?}"),
+    }
+    match routes.resolve("GET", "/blog") {
+        Resolution::RedirectSlash { location } => assert_eq!(location, "/blog/"),
+        other => panic!("expected redirect, got {other:?}"),
+    }
+    match routes.resolve("GET", "/only-post/") {
+        Resolution::RedirectSlash { location } => assert_eq!(location, "/only-post"),
+        other => panic!("expected redirect, got {other:?}"),
+    }
+    assert!(matches!(routes.resolve("GET", "/blog/42/"), Resolution::RedirectSlash { .. }));
+    assert!(matches!(routes.resolve("GET", "/nothing/"), Resolution::NotFound));
+    assert!(matches!(routes.resolve("GET", "/"), Resolution::NotFound));
+}
+
+#[test]
+fn routes_lists_registrations_in_order() {
+    let routes = table(&[("GET", "/a"), ("POST", "/b/{x}")]);
+    let listed: Vec<_> = routes.routes().collect();
+    assert_eq!(listed, vec![("GET", "/a", 0), ("POST", "/b/{x}", 1)]);
+}
