@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# End-to-end load benchmark: the Quick Start's GET / on hyperdjango and its peers, in one run.
+# Server pinned to core 1, wrk to core 0; warm-up, then a measured run; ratios, not absolutes.
+#   BENCH_DURATION=10      seconds of the measured run
+#   BENCH_SERVERS="..."    subset of: hyperdjango uvicorn-raw uvicorn-starlette granian-rsgi granian-asgi nginx
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python}
+DURATION=${BENCH_DURATION:-10}
+SERVERS=${BENCH_SERVERS:-"hyperdjango uvicorn-raw uvicorn-starlette granian-rsgi granian-asgi nginx"}
+CONNECTIONS=64
+RESULTS=bench/results
+WORK=$(mktemp -d)
+mkdir -p "$RESULTS"
+
+# -- install what the peers need (idempotent) ----------------------------------
+if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    echo "installing wrk and nginx from Debian..." >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+if ! "$PYTHON" -c "import uvicorn, uvloop, httptools, starlette, granian" 2>/dev/null; then
+    echo "installing uvicorn[standard], starlette, granian..." >&2
+    "$PYTHON" -m pip install -q "uvicorn[standard]" starlette granian
+fi
+BIN=$(dirname "$(command -v "$PYTHON")")
+
+SERVER_PID=""
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    SERVER_PID=""
+}
+trap 'cleanup; rm -rf "$WORK"' EXIT INT TERM
+
+free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start_server() {  # name port
+    local name=$1 port=$2
+    case $name in
+        hyperdjango)
+            taskset -c 1 "$PYTHON" bench/apps/hyperdjango_app.py "$port" ;;
+        uvicorn-raw)
+            taskset -c 1 "$BIN/uvicorn" --app-dir bench/apps asgi_raw:app --port "$port" --loop uvloop \
+                --http httptools --no-access-log --log-level warning ;;
+        uvicorn-starlette)
+            taskset -c 1 "$BIN/uvicorn" --app-dir bench/apps starlette_app:app --port "$port" --loop uvloop \
+                --http httptools --no-access-log --log-level warning ;;
+        granian-rsgi)
+            (cd bench/apps && exec taskset -c 1 "$BIN/granian" --interface rsgi --workers 1 --runtime-threads 1 \
+                --loop uvloop --no-access-log --log-level warning --port "$port" rsgi_raw:app) ;;
+        granian-asgi)
+            (cd bench/apps && exec taskset -c 1 "$BIN/granian" --interface asgi --workers 1 --runtime-threads 1 \
+                --loop uvloop --no-access-log --log-level warning --port "$port" asgi_raw:app) ;;
+        nginx)
+            mkdir -p "$WORK/nginx/logs"
+            cat > "$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$port;
+        location = / { default_type application/json; return 200 '{"message":"Hello!"}'; }
+    }
+}
+CONF
+            taskset -c 1 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/logs/error.log" ;;
+        *) echo "unknown server $name" >&2; return 1 ;;
+    esac
+}
+
+wait_ready() {  # port
+    for _ in $(seq 200); do
+        curl -fsS "http://127.0.0.1:$1/" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+for name in $SERVERS; do
+    port=$(free_port)
+    echo "== $name on :$port" >&2
+    start_server "$name" "$port" >"$WORK/$name.log" 2>&1 &
+    SERVER_PID=$!
+    if ! wait_ready "$port"; then
+        echo "$name did not start; its output:" >&2; cat "$WORK/$name.log" >&2; exit 1
+    fi
+    taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d3s "http://127.0.0.1:$port/" >"$WORK/$name.warmup" 2>&1
+    taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/" >"$WORK/$name.wrk" 2>&1
+    cat "$WORK/$name.wrk" >&2
+    if [ "$name" = hyperdjango ]; then
+        curl -fsS "http://127.0.0.1:$port/count" >"$WORK/hyperdjango.count"
+    fi
+    cleanup
+done
+
+"$PYTHON" bench/report.py "$WORK" "$DURATION" "$CONNECTIONS" $SERVERS
