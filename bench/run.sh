@@ -3,11 +3,13 @@
 # Server pinned to core 1, wrk to core 0; warm-up, then a measured run; ratios, not absolutes.
 #   BENCH_DURATION=10      seconds of the measured run
 #   BENCH_SERVERS="..."    subset of: hyperdjango uvicorn-raw uvicorn-starlette granian-rsgi granian-asgi nginx
+#   BENCH_ROUNDS=2         every server is measured once per round (interleaved); the best round counts
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python}
 DURATION=${BENCH_DURATION:-10}
+ROUNDS=${BENCH_ROUNDS:-2}
 SERVERS=${BENCH_SERVERS:-"hyperdjango uvicorn-raw uvicorn-starlette granian-rsgi granian-asgi nginx"}
 CONNECTIONS=64
 RESULTS=bench/results
@@ -88,21 +90,23 @@ wait_ready() {  # port
     return 1
 }
 
+for round in $(seq "$ROUNDS"); do
 for name in $SERVERS; do
     port=$(free_port)
-    echo "== $name on :$port" >&2
+    echo "== round $round: $name on :$port" >&2
     start_server "$name" "$port" >"$WORK/$name.log" 2>&1 &
     SERVER_PID=$!
     if ! wait_ready "$port"; then
         echo "$name did not start; its output:" >&2; cat "$WORK/$name.log" >&2; exit 1
     fi
-    taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d3s "http://127.0.0.1:$port/" >"$WORK/$name.warmup" 2>&1
-    taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/" >"$WORK/$name.wrk" 2>&1
-    cat "$WORK/$name.wrk" >&2
+    taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d3s "http://127.0.0.1:$port/" >"$WORK/$name.$round.warmup" 2>&1
+    taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/" >"$WORK/$name.$round.wrk" 2>&1
+    cat "$WORK/$name.$round.wrk" >&2
     if [ "$name" = hyperdjango ]; then
-        curl -fsS "http://127.0.0.1:$port/count" >"$WORK/hyperdjango.count"
+        curl -fsS "http://127.0.0.1:$port/count" >"$WORK/hyperdjango.$round.count"
     fi
     cleanup
 done
+done
 
-"$PYTHON" bench/report.py "$WORK" "$DURATION" "$CONNECTIONS" $SERVERS
+"$PYTHON" bench/report.py "$WORK" "$DURATION" "$CONNECTIONS" "$ROUNDS" $SERVERS

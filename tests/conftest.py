@@ -58,13 +58,17 @@ class RunningServer:
         return self.process.returncode
 
 
-def start_server(script: str | Path, *, env: dict[str, str] | None = None, timeout: float = 30.0) -> RunningServer:
+def start_server(
+    script: str | Path, *, env: dict[str, str] | None = None, timeout: float = 30.0
+) -> RunningServer:
     """Start ``script`` (path relative to tests/apps or absolute) and wait for its startup line."""
     path = Path(script)
     if not path.is_absolute():
         path = APPS / path
     environment = {**os.environ, "HOST": "127.0.0.1", "PORT": "0", "PYTHONUNBUFFERED": "1"}
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT), environment.get("PYTHONPATH")])
+    )
     environment.update(env or {})
     process = subprocess.Popen(
         [sys.executable, str(path)],

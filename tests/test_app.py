@@ -32,7 +32,10 @@ def test_bad_max_body_size(value: object) -> None:
         HyperApp("x", max_body_size=value)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"port": -1}, "port"), ({"port": "80"}, "port"), ({"host": ""}, "host")])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"port": -1}, "port"), ({"port": "80"}, "port"), ({"host": ""}, "host")],
+)
 def test_bad_run_arguments(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         HyperApp("x").run(**kwargs)

@@ -126,7 +126,9 @@ SECURITY_HEADERS = {
 }
 
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/raise/error", "/return/text", "/debug/performance"])
+@pytest.mark.parametrize(
+    "path", ["/", "/nope", "/raise/error", "/return/text", "/debug/performance"]
+)
 def test_prod_security_headers_on_every_response(prod_server: RunningServer, path: str) -> None:
     with prod_server.client() as http:
         response = http.get(path)

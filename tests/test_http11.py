@@ -46,9 +46,10 @@ def test_http_10_keep_alive_on_request(server: RunningServer) -> None:
 
 
 def test_pipelined_requests_answer_in_order(server: RunningServer) -> None:
-    requests = b"".join(
-        b"GET /users/%d HTTP/1.1\r\nHost: x\r\n\r\n" % number for number in range(10)
-    ) + b"GET /async/sleep HTTP/1.1\r\nHost: x\r\n\r\nGET /users/99 HTTP/1.1\r\nHost: x\r\n\r\n"
+    requests = (
+        b"".join(b"GET /users/%d HTTP/1.1\r\nHost: x\r\n\r\n" % number for number in range(10))
+        + b"GET /async/sleep HTTP/1.1\r\nHost: x\r\n\r\nGET /users/99 HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
     with server.connect() as sock:
         sock.sendall(requests)
         reader = RawReader(sock)
@@ -71,7 +72,9 @@ def test_chunked_request_body(server: RunningServer) -> None:
 
 def test_expect_100_continue(server: RunningServer) -> None:
     with server.connect() as sock:
-        sock.sendall(b"POST /echo/bytes HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        sock.sendall(
+            b"POST /echo/bytes HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
         reader = RawReader(sock)
         interim = reader.read()
         assert interim.status == 100

@@ -28,7 +28,9 @@ def test_json_body(client: httpx.Client) -> None:
 
 
 def test_malformed_json_is_400(client: httpx.Client) -> None:
-    response = client.post("/echo/json", content=b"{not json", headers={"content-type": "application/json"})
+    response = client.post(
+        "/echo/json", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["detail"].startswith("Malformed JSON body")
 
@@ -43,7 +45,9 @@ def test_text_uses_the_declared_charset(client: httpx.Client) -> None:
     utf8 = client.post("/echo/text", content="héllo".encode())
     assert utf8.json() == {"text": "héllo"}
     latin1 = client.post(
-        "/echo/text", content="héllo".encode("latin-1"), headers={"content-type": "text/plain; charset=latin-1"}
+        "/echo/text",
+        content="héllo".encode("latin-1"),
+        headers={"content-type": "text/plain; charset=latin-1"},
     )
     assert latin1.json() == {"text": "héllo"}
 
@@ -52,7 +56,9 @@ def test_undecodable_text_is_400(client: httpx.Client) -> None:
     response = client.post("/echo/text", content=b"\xff\xfe\xfa")
     assert response.status_code == 400
     assert "utf-8" in response.json()["detail"]
-    unknown = client.post("/echo/text", content=b"x", headers={"content-type": "text/plain; charset=klingon"})
+    unknown = client.post(
+        "/echo/text", content=b"x", headers={"content-type": "text/plain; charset=klingon"}
+    )
     assert unknown.status_code == 400
 
 

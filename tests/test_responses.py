@@ -19,7 +19,7 @@ def test_list_becomes_json(client: httpx.Client) -> None:
 
 def test_json_escaping_and_big_ints(client: httpx.Client) -> None:
     response = client.get("/return/unicode")
-    assert response.json() == {"text": "héllo \"quoted\" \n ✓", "big": 2**70}
+    assert response.json() == {"text": 'héllo "quoted" \n ✓', "big": 2**70}
     # Non-ASCII is sent as UTF-8, not \u escapes (ensure_ascii=False).
     assert "héllo".encode() in response.content
 

@@ -116,7 +116,9 @@ def test_concurrent_suspended_handlers_overlap(server: RunningServer) -> None:
     async def many() -> float:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
             started = time.monotonic()
-            responses = await __import__("asyncio").gather(*(http.get("/async/sleep") for _ in range(50)))
+            responses = await __import__("asyncio").gather(
+                *(http.get("/async/sleep") for _ in range(50))
+            )
             assert all(response.status_code == 200 for response in responses)
             return time.monotonic() - started
 
@@ -129,7 +131,9 @@ def test_contextvars_are_isolated_per_request(server: RunningServer) -> None:
 
     async def many() -> list[dict]:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-            responses = await asyncio.gather(*(http.get(f"/contextvar/v{index}") for index in range(30)))
+            responses = await asyncio.gather(
+                *(http.get(f"/contextvar/v{index}") for index in range(30))
+            )
             return [response.json() for response in responses]
 
     bodies = asyncio.run(many())

@@ -73,14 +73,18 @@ async def _await(awaitable: Any) -> Any:
 class Dispatcher:
     """Callbacks the native server uses for work it does not finish itself."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor, prod: bool) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor, prod: bool
+    ) -> None:
         self.loop = loop
         self.executor = executor
         self.prod = prod
         self.server: Any = None  # the native Server, set once constructed
         self.tasks: set[asyncio.Task[Any]] = set()
 
-    def schedule(self, coroutine: Any, pending: Any, request: Any, context: contextvars.Context) -> None:
+    def schedule(
+        self, coroutine: Any, pending: Any, request: Any, context: contextvars.Context
+    ) -> None:
         """A handler's coroutine suspended on ``pending``: finish it as a task."""
         if inspect.iscoroutine(coroutine):
             awaitable = _continue(coroutine, pending)
@@ -102,13 +106,21 @@ class Dispatcher:
             self.server.complete(request, task.result())
 
     def run_sync(
-        self, handler: Callable[..., Any], request: Any, kwargs: dict[str, Any] | None, context: contextvars.Context
+        self,
+        handler: Callable[..., Any],
+        request: Any,
+        kwargs: dict[str, Any] | None,
+        context: contextvars.Context,
     ) -> None:
         """Run a plain ``def`` handler on the thread pool."""
         self.executor.submit(self._call_sync, handler, request, kwargs, context)
 
     def _call_sync(
-        self, handler: Callable[..., Any], request: Any, kwargs: dict[str, Any] | None, context: contextvars.Context
+        self,
+        handler: Callable[..., Any],
+        request: Any,
+        kwargs: dict[str, Any] | None,
+        context: contextvars.Context,
     ) -> None:
         try:
             if kwargs:
@@ -128,7 +140,9 @@ class Dispatcher:
     def error_response(self, request: Any, exception: BaseException) -> Response:
         """The response for a handler that raised ``exception``."""
         if isinstance(exception, HTTPException):
-            return Response.json({"detail": exception.detail}, exception.status_code, exception.headers)
+            return Response.json(
+                {"detail": exception.detail}, exception.status_code, exception.headers
+            )
         error_logger.error(
             "Exception in handler for %s %s",
             request.method,
@@ -157,7 +171,9 @@ def serve(app: HyperApp, host: str, port: int, prod: bool) -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    executor = ThreadPoolExecutor(max_workers=app.sync_workers, thread_name_prefix="hyperdjango-sync")
+    executor = ThreadPoolExecutor(
+        max_workers=app.sync_workers, thread_name_prefix="hyperdjango-sync"
+    )
     dispatcher = Dispatcher(loop, executor, prod)
     server = _native.Server(
         app.router._table,

@@ -39,8 +39,14 @@ class HyperApp:
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"app name must be a non-empty str, not {name!r}")
-        if not isinstance(max_body_size, int) or isinstance(max_body_size, bool) or max_body_size < 0:
-            raise ValueError(f"max_body_size must be a non-negative int (bytes), not {max_body_size!r}")
+        if (
+            not isinstance(max_body_size, int)
+            or isinstance(max_body_size, bool)
+            or max_body_size < 0
+        ):
+            raise ValueError(
+                f"max_body_size must be a non-negative int (bytes), not {max_body_size!r}"
+            )
         if not isinstance(sync_workers, int) or sync_workers < 1:
             raise ValueError(f"sync_workers must be a positive int, not {sync_workers!r}")
         self.name = name

@@ -38,6 +38,10 @@ def error_page(request: Any, exception: BaseException) -> Response:
         )
         return Response.html(page, status=500)
     return Response.json(
-        {"detail": "Internal Server Error", "exception": title, "traceback": "".join(lines).splitlines()},
+        {
+            "detail": "Internal Server Error",
+            "exception": title,
+            "traceback": "".join(lines).splitlines(),
+        },
         status=500,
     )

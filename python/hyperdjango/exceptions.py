@@ -24,9 +24,15 @@ class HTTPException(Exception):
         headers: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(status_code, int) or not 400 <= status_code <= 599:
-            raise ValueError(f"HTTPException status must be an int from 400 to 599, not {status_code!r}")
+            raise ValueError(
+                f"HTTPException status must be an int from 400 to 599, not {status_code!r}"
+            )
         if detail is None:
-            detail = HTTPStatus(status_code).phrase if status_code in HTTPStatus._value2member_map_ else "Error"
+            detail = (
+                HTTPStatus(status_code).phrase
+                if status_code in HTTPStatus._value2member_map_
+                else "Error"
+            )
         super().__init__(status_code, detail)
         self.status_code = status_code
         self.detail = detail

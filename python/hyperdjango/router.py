@@ -23,6 +23,7 @@ __all__ = ["Router", "Route", "NoReverseMatch"]
 class NoReverseMatch(LookupError):
     """``reverse()`` could not build a URL: unknown name, or missing, extra or mistyped parameters."""
 
+
 Handler = Callable[..., Any]
 
 _PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\}")
@@ -56,7 +57,9 @@ def _normalise_methods(methods: Iterable[str] | None, pattern: str) -> tuple[str
     if methods is None:
         return ("GET",)
     if isinstance(methods, str):
-        raise TypeError(f"methods for {pattern!r} must be a list such as ['GET', 'POST'], not a str")
+        raise TypeError(
+            f"methods for {pattern!r} must be a list such as ['GET', 'POST'], not a str"
+        )
     normalised: list[str] = []
     for method in methods:
         if not isinstance(method, str):
@@ -131,7 +134,9 @@ class Router:
             raise TypeError(f"include() takes a Router, not {type(router).__name__}")
         if router is self:
             raise ValueError("a router cannot include itself")
-        if namespace is not None and (not isinstance(namespace, str) or not namespace or ":" in namespace):
+        if namespace is not None and (
+            not isinstance(namespace, str) or not namespace or ":" in namespace
+        ):
             raise ValueError(f"namespace must be a non-empty str without ':', not {namespace!r}")
         base = prefix.rstrip("/")
         for route in router.routes:
@@ -140,7 +145,7 @@ class Router:
                 name = f"{namespace}:{name}"
             self._add(replace(route, pattern=base + route.pattern, name=name))
 
-    def reverse(self, name: str, **params: Any) -> str:
+    def reverse(self, name: str, /, **params: Any) -> str:
         """The path of the route called ``name`` (``"namespace:name"``), filled with ``params``.
 
         >>> app.router.reverse("blog:detail", id=42)
@@ -162,7 +167,9 @@ class Router:
                 problems.append(f"missing {', '.join(missing)}")
             if extra:
                 problems.append(f"unexpected {', '.join(extra)}")
-            raise NoReverseMatch(f"route {name!r} ({route.pattern}) cannot be reversed: {'; '.join(problems)}")
+            raise NoReverseMatch(
+                f"route {name!r} ({route.pattern}) cannot be reversed: {'; '.join(problems)}"
+            )
         converters = dict(route.params)
 
         def fill(match: re.Match[str]) -> str:
@@ -224,7 +231,11 @@ class Router:
 
 def _render(value: Any, converter: str) -> str | None:
     if converter == "int":
-        if isinstance(value, bool) or not isinstance(value, int) and not (isinstance(value, str) and value.isdigit()):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            and not (isinstance(value, str) and value.isdigit())
+        ):
             return None
         return str(value)
     if isinstance(value, (str, int)) and not isinstance(value, bool):

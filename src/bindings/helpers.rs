@@ -19,9 +19,11 @@ pub struct Helpers {
 static HELPERS: PyOnceLock<Helpers> = PyOnceLock::new();
 
 pub fn helpers(py: Python<'_>) -> PyResult<&Helpers> {
-    HELPERS
-        .get(py)
-        .ok_or_else(|| PyRuntimeError::new_err("hyperdjango native helpers are not installed; import hyperdjango first"))
+    HELPERS.get(py).ok_or_else(|| {
+        PyRuntimeError::new_err(
+            "hyperdjango native helpers are not installed; import hyperdjango first",
+        )
+    })
 }
 
 /// Registers the pure-Python helper classes (called by `hyperdjango/__init__.py`).
@@ -36,7 +38,16 @@ pub fn _install_helpers(
     let json_loads = py.import("json")?.getattr("loads")?.unbind();
     // A second install (e.g. importlib.reload) keeps the first set: the classes
     // already handed to live requests must stay the ones `isinstance` checks use.
-    let _ = HELPERS.set(py, Helpers { headers_class, query_class, http_exception, response_class, json_loads });
+    let _ = HELPERS.set(
+        py,
+        Helpers {
+            headers_class,
+            query_class,
+            http_exception,
+            response_class,
+            json_loads,
+        },
+    );
     Ok(())
 }
 

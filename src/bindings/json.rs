@@ -17,7 +17,9 @@ pub fn write_json(value: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
 
 fn write_value(value: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) -> PyResult<()> {
     if depth > MAX_DEPTH {
-        return Err(PyValueError::new_err("JSON value is nested too deeply (over 255 levels)"));
+        return Err(PyValueError::new_err(
+            "JSON value is nested too deeply (over 255 levels)",
+        ));
     }
     // Exact-type checks first: they are pointer compares, and cover nearly everything.
     if let Ok(text) = value.cast_exact::<PyString>() {
@@ -54,7 +56,9 @@ fn write_value(value: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) -> PyRes
         out.push(b']');
     } else {
         let type_name = value.get_type().name()?;
-        return Err(PyTypeError::new_err(format!("Object of type {type_name} is not JSON serializable")));
+        return Err(PyTypeError::new_err(format!(
+            "Object of type {type_name} is not JSON serializable"
+        )));
     }
     Ok(())
 }
@@ -104,7 +108,10 @@ fn write_int(number: &Bound<'_, PyInt>, out: &mut Vec<u8>) -> PyResult<()> {
         // Arbitrary precision: Python's own decimal rendering (int.__repr__, not
         // the subclass's __repr__, so IntEnum members are numbers as in the stdlib).
         Err(_) => {
-            let digits = number.py().get_type::<PyInt>().call_method1("__repr__", (number,))?;
+            let digits = number
+                .py()
+                .get_type::<PyInt>()
+                .call_method1("__repr__", (number,))?;
             out.extend_from_slice(digits.cast::<PyString>()?.to_str()?.as_bytes());
         }
     }
@@ -113,7 +120,9 @@ fn write_int(number: &Bound<'_, PyInt>, out: &mut Vec<u8>) -> PyResult<()> {
 
 fn write_float(value: f64, out: &mut Vec<u8>) -> PyResult<()> {
     if !value.is_finite() {
-        return Err(PyValueError::new_err(format!("Out of range float values are not JSON compliant: {value}")));
+        return Err(PyValueError::new_err(format!(
+            "Out of range float values are not JSON compliant: {value}"
+        )));
     }
     out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
     Ok(())

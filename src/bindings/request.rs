@@ -17,7 +17,12 @@ use crate::server::{NativeResponse, PendingRequest};
 
 /// An HTTP request. Attributes decode lazily and are cached.
 // `dict`: middleware and handlers may attach their own attributes (`request.user = ...`).
-#[pyclass(module = "hyperdjango._hyperdjango_native", name = "Request", frozen, dict)]
+#[pyclass(
+    module = "hyperdjango._hyperdjango_native",
+    name = "Request",
+    frozen,
+    dict
+)]
 pub struct Request {
     method: Method,
     uri: Uri,
@@ -69,7 +74,9 @@ impl Request {
             .and_then(|value| {
                 value.split(';').skip(1).find_map(|parameter| {
                     let (name, charset) = parameter.split_once('=')?;
-                    name.trim().eq_ignore_ascii_case("charset").then(|| charset.trim().trim_matches('"').to_ascii_lowercase())
+                    name.trim()
+                        .eq_ignore_ascii_case("charset")
+                        .then(|| charset.trim().trim_matches('"').to_ascii_lowercase())
                 })
             })
             .unwrap_or_else(|| "utf-8".to_owned())
@@ -123,7 +130,11 @@ impl Request {
         self.cached_query
             .get_or_try_init(py, || {
                 let pairs = parse_query(self.uri.query().unwrap_or(""));
-                helpers(py)?.query_class.bind(py).call1((pairs,)).map(Bound::unbind)
+                helpers(py)?
+                    .query_class
+                    .bind(py)
+                    .call1((pairs,))
+                    .map(Bound::unbind)
             })
             .map(|query| query.bind(py).clone())
     }
@@ -139,7 +150,11 @@ impl Request {
                     let value: String = value.as_bytes().iter().map(|&byte| byte as char).collect();
                     pairs.append(PyTuple::new(py, [name.as_str(), value.as_str()])?)?;
                 }
-                helpers(py)?.headers_class.bind(py).call1((pairs,)).map(Bound::unbind)
+                helpers(py)?
+                    .headers_class
+                    .bind(py)
+                    .call1((pairs,))
+                    .map(Bound::unbind)
             })
             .map(|headers| headers.bind(py).clone())
     }
@@ -151,13 +166,20 @@ impl Request {
         self.cached_json
             .get_or_try_init(py, || {
                 if self.body.is_empty() {
-                    return Err(http_error(py, 400, "Request body is empty; expected JSON".to_owned()));
+                    return Err(http_error(
+                        py,
+                        400,
+                        "Request body is empty; expected JSON".to_owned(),
+                    ));
                 }
                 let loads = helpers(py)?.json_loads.bind(py);
-                loads.call1((self.bytes(py),)).map(Bound::unbind).map_err(|error| {
-                    let reason = error.value(py).to_string();
-                    http_error(py, 400, format!("Malformed JSON body: {reason}"))
-                })
+                loads
+                    .call1((self.bytes(py),))
+                    .map(Bound::unbind)
+                    .map_err(|error| {
+                        let reason = error.value(py).to_string();
+                        http_error(py, 400, format!("Malformed JSON body: {reason}"))
+                    })
             })
             .map(|value| value.bind(py).clone())
     }
@@ -172,16 +194,28 @@ impl Request {
                 if charset == "utf-8" || charset == "utf8" {
                     return match std::str::from_utf8(&self.body) {
                         Ok(text) => Ok(PyString::new(py, text).unbind()),
-                        Err(_) => Err(http_error(py, 400, "Request body is not valid utf-8".to_owned())),
+                        Err(_) => Err(http_error(
+                            py,
+                            400,
+                            "Request body is not valid utf-8".to_owned(),
+                        )),
                     };
                 }
                 let decoded = self.bytes(py).call_method1("decode", (charset.as_str(),));
                 match decoded {
                     Ok(text) => Ok(text.cast_into::<PyString>()?.unbind()),
                     Err(error) if error.is_instance_of::<pyo3::exceptions::PyLookupError>(py) => {
-                        Err(http_error(py, 400, format!("Unsupported charset {charset:?} in Content-Type")))
+                        Err(http_error(
+                            py,
+                            400,
+                            format!("Unsupported charset {charset:?} in Content-Type"),
+                        ))
                     }
-                    Err(_) => Err(http_error(py, 400, format!("Request body is not valid {charset}"))),
+                    Err(_) => Err(http_error(
+                        py,
+                        400,
+                        format!("Request body is not valid {charset}"),
+                    )),
                 }
             })
             .map(|text| text.bind(py).clone())
@@ -190,7 +224,10 @@ impl Request {
     /// The raw body.
     #[getter]
     fn bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        self.cached_bytes.get_or_init(py, || PyBytes::new(py, &self.body).unbind()).bind(py).clone()
+        self.cached_bytes
+            .get_or_init(py, || PyBytes::new(py, &self.body).unbind())
+            .bind(py)
+            .clone()
     }
 
     /// Alias of `bytes`, as in Starlette.
@@ -204,7 +241,11 @@ impl Request {
     fn path_params<'py>(&self, py: Python<'py>) -> Bound<'py, PyDict> {
         match &self.path_params {
             Some(params) => params.bind(py).clone(),
-            None => self.cached_path_params.get_or_init(py, || PyDict::new(py).unbind()).bind(py).clone(),
+            None => self
+                .cached_path_params
+                .get_or_init(py, || PyDict::new(py).unbind())
+                .bind(py)
+                .clone(),
         }
     }
 

@@ -55,7 +55,9 @@ fn convert_tuple(tuple: &Bound<'_, PyTuple>) -> PyResult<NativeResponse> {
 
 fn convert_body(body: &Bound<'_, PyAny>, status: StatusCode) -> PyResult<NativeResponse> {
     let py = body.py();
-    let (content_type, bytes): (HeaderValue, Vec<u8>) = if let Ok(text) = body.cast_exact::<PyString>() {
+    let (content_type, bytes): (HeaderValue, Vec<u8>) = if let Ok(text) =
+        body.cast_exact::<PyString>()
+    {
         (TEXT, text.to_str()?.as_bytes().to_vec())
     } else if let Ok(bytes) = body.cast::<PyBytes>() {
         (OCTETS, bytes.as_bytes().to_vec())
@@ -86,14 +88,20 @@ fn convert_body(body: &Bound<'_, PyAny>, status: StatusCode) -> PyResult<NativeR
     };
     let mut headers = HeaderMap::with_capacity(4);
     headers.insert(CONTENT_TYPE, content_type);
-    Ok(NativeResponse { status, headers, body: ResponseBody::full(bytes) })
+    Ok(NativeResponse {
+        status,
+        headers,
+        body: ResponseBody::full(bytes),
+    })
 }
 
 /// Reads a `hyperdjango.response.Response`: `status_code`, `headers.raw`, `body`.
 fn convert_response_object(response: &Bound<'_, PyAny>) -> PyResult<NativeResponse> {
     let py = response.py();
     let status = status_from(&response.getattr(pyo3::intern!(py, "status_code"))?)?;
-    let raw = response.getattr(pyo3::intern!(py, "headers"))?.getattr(pyo3::intern!(py, "raw"))?;
+    let raw = response
+        .getattr(pyo3::intern!(py, "headers"))?
+        .getattr(pyo3::intern!(py, "raw"))?;
     let mut headers = HeaderMap::with_capacity(8);
     for (name, value) in header_pairs(&raw)? {
         headers.append(name, value);
@@ -106,17 +114,24 @@ fn convert_response_object(response: &Bound<'_, PyAny>) -> PyResult<NativeRespon
     } else {
         return Err(PyTypeError::new_err("Response.body must be bytes or str"));
     };
-    Ok(NativeResponse { status, headers, body: ResponseBody::full(bytes) })
+    Ok(NativeResponse {
+        status,
+        headers,
+        body: ResponseBody::full(bytes),
+    })
 }
 
 fn status_from(value: &Bound<'_, PyAny>) -> PyResult<StatusCode> {
-    let code: u16 = value
-        .extract()
-        .map_err(|_| PyTypeError::new_err("a response status must be an int between 100 and 599"))?;
+    let code: u16 = value.extract().map_err(|_| {
+        PyTypeError::new_err("a response status must be an int between 100 and 599")
+    })?;
     if !(100..=599).contains(&code) {
-        return Err(PyValueError::new_err(format!("invalid response status {code}: must be between 100 and 599")));
+        return Err(PyValueError::new_err(format!(
+            "invalid response status {code}: must be between 100 and 599"
+        )));
     }
-    StatusCode::from_u16(code).map_err(|_| PyValueError::new_err(format!("invalid response status {code}")))
+    StatusCode::from_u16(code)
+        .map_err(|_| PyValueError::new_err(format!("invalid response status {code}")))
 }
 
 /// Accepts a dict, a `Headers` (anything with `.raw`), or an iterable of pairs.
@@ -146,15 +161,22 @@ fn header_pairs(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(HeaderName, HeaderV
 /// Refuses header names and values that would corrupt the response framing.
 pub fn validated_header(name: &str, value: &str) -> PyResult<(HeaderName, HeaderValue)> {
     let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-        PyValueError::new_err(format!("invalid response header name {name:?}: use letters, digits and -"))
+        PyValueError::new_err(format!(
+            "invalid response header name {name:?}: use letters, digits and -"
+        ))
     })?;
-    if value.bytes().any(|byte| byte == b'\r' || byte == b'\n' || byte == 0) {
+    if value
+        .bytes()
+        .any(|byte| byte == b'\r' || byte == b'\n' || byte == 0)
+    {
         return Err(PyValueError::new_err(format!(
             "invalid value for response header {name:?}: header values must not contain CR, LF or NUL"
         )));
     }
     let header_value = HeaderValue::from_str(value).map_err(|_| {
-        PyValueError::new_err(format!("invalid value for response header {name:?}: control characters are not allowed"))
+        PyValueError::new_err(format!(
+            "invalid value for response header {name:?}: control characters are not allowed"
+        ))
     })?;
     Ok((header_name, header_value))
 }

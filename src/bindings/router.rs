@@ -11,7 +11,11 @@ use pyo3::types::{PyDict, PyList};
 use crate::routing::{ParamKind, Pattern, Resolution, RouteTable};
 
 /// Routes registered so far. Frozen (read-only) once a server has started.
-#[pyclass(module = "hyperdjango._hyperdjango_native", name = "RouteTable", frozen)]
+#[pyclass(
+    module = "hyperdjango._hyperdjango_native",
+    name = "RouteTable",
+    frozen
+)]
 pub struct PyRouteTable {
     table: RwLock<Arc<RouteTable>>,
 }
@@ -27,7 +31,9 @@ impl PyRouteTable {
 impl PyRouteTable {
     #[new]
     fn new() -> Self {
-        PyRouteTable { table: RwLock::new(Arc::new(RouteTable::new())) }
+        PyRouteTable {
+            table: RwLock::new(Arc::new(RouteTable::new())),
+        }
     }
 
     /// Registers `pattern` for every method in `methods`, all or none; raises
@@ -43,7 +49,9 @@ impl PyRouteTable {
         // Insert into a copy so a conflict on the second method leaves no half-added route.
         let mut candidate = table.clone();
         for method in &methods {
-            candidate.insert(method, pattern, route_id).map_err(|error| PyValueError::new_err(error.to_string()))?;
+            candidate
+                .insert(method, pattern, route_id)
+                .map_err(|error| PyValueError::new_err(error.to_string()))?;
         }
         *table = candidate;
         Ok(())
@@ -52,8 +60,12 @@ impl PyRouteTable {
     /// Parses a pattern: the list of `(name, converter)` of its parameters.
     #[staticmethod]
     fn parse_pattern(pattern: &str) -> PyResult<Vec<(String, &'static str)>> {
-        let parsed = Pattern::parse(pattern).map_err(|error| PyValueError::new_err(error.to_string()))?;
-        Ok(parsed.params().map(|(name, kind)| (name.to_owned(), kind.name())).collect())
+        let parsed =
+            Pattern::parse(pattern).map_err(|error| PyValueError::new_err(error.to_string()))?;
+        Ok(parsed
+            .params()
+            .map(|(name, kind)| (name.to_owned(), kind.name()))
+            .collect())
     }
 
     /// Whether `value` fits `converter` (`"int"`, `"slug"`, ...), as matching would judge it.
@@ -67,7 +79,12 @@ impl PyRouteTable {
     /// Resolves like the server does. Returns one of
     /// `("found", route_id, {name: raw_value})`, `("method_not_allowed", allow)`,
     /// `("redirect", location)` or `("not_found",)`.
-    fn resolve<'py>(&self, py: Python<'py>, method: &str, path: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn resolve<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        path: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let table = self.table.read();
         let result = match table.resolve(method, path) {
             Resolution::Found { route_id, params } => {
@@ -77,8 +94,12 @@ impl PyRouteTable {
                 }
                 ("found", route_id, values).into_pyobject(py)?.into_any()
             }
-            Resolution::MethodNotAllowed { allow } => ("method_not_allowed", allow).into_pyobject(py)?.into_any(),
-            Resolution::RedirectSlash { location } => ("redirect", location).into_pyobject(py)?.into_any(),
+            Resolution::MethodNotAllowed { allow } => {
+                ("method_not_allowed", allow).into_pyobject(py)?.into_any()
+            }
+            Resolution::RedirectSlash { location } => {
+                ("redirect", location).into_pyobject(py)?.into_any()
+            }
             Resolution::NotFound => ("not_found",).into_pyobject(py)?.into_any(),
         };
         Ok(result)
@@ -87,8 +108,10 @@ impl PyRouteTable {
     /// Every `(method, pattern, route_id)`, in registration order.
     fn routes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let table = self.table.read();
-        let rows: Vec<(String, String, usize)> =
-            table.routes().map(|(method, pattern, id)| (method.to_owned(), pattern.to_owned(), id)).collect();
+        let rows: Vec<(String, String, usize)> = table
+            .routes()
+            .map(|(method, pattern, id)| (method.to_owned(), pattern.to_owned(), id))
+            .collect();
         PyList::new(py, rows)
     }
 }

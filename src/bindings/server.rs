@@ -24,6 +24,9 @@ use crate::server::{Completions, Handoff, NativeResponse, PendingRequest, Server
 /// The running server's doorbell, for `_server_shutdown()`.
 static RUNNING: Mutex<Option<Arc<Handoff<PendingRequest>>>> = Mutex::new(None);
 
+/// What Python passes per route: `(handler, is_async, [(param_name, converter)])`.
+type TargetSpec = (Py<PyAny>, bool, Vec<(String, String)>);
+
 struct RouteTarget {
     handler: Py<PyAny>,
     is_async: bool,
@@ -46,7 +49,8 @@ pub struct PyServer {
 }
 
 fn parse_kind(kind: &str) -> PyResult<ParamKind> {
-    ParamKind::from_name(kind).ok_or_else(|| PyRuntimeError::new_err(format!("unknown converter {kind:?}")))
+    ParamKind::from_name(kind)
+        .ok_or_else(|| PyRuntimeError::new_err(format!("unknown converter {kind:?}")))
 }
 
 #[pymethods]
@@ -59,7 +63,7 @@ impl PyServer {
     fn new(
         py: Python<'_>,
         routes: &PyRouteTable,
-        targets: Vec<(Py<PyAny>, bool, Vec<(String, String)>)>,
+        targets: Vec<TargetSpec>,
         dispatcher: &Bound<'_, PyAny>,
         host: String,
         port: u16,
@@ -78,16 +82,24 @@ impl PyServer {
             .map(|(handler, is_async, params)| {
                 let params = params
                     .iter()
-                    .map(|(name, kind)| Ok((PyString::intern(py, name).unbind(), parse_kind(kind)?)))
+                    .map(|(name, kind)| {
+                        Ok((PyString::intern(py, name).unbind(), parse_kind(kind)?))
+                    })
                     .collect::<PyResult<Vec<_>>>()?;
-                Ok(RouteTarget { handler, is_async, params })
+                Ok(RouteTarget {
+                    handler,
+                    is_async,
+                    params,
+                })
             })
             .collect::<PyResult<Vec<_>>>()?;
         Ok(PyServer {
             config,
             routes: routes.share(),
             targets,
-            handoff: Arc::new(Handoff::new().map_err(|error| PyOSError::new_err(error.to_string()))?),
+            handoff: Arc::new(
+                Handoff::new().map_err(|error| PyOSError::new_err(error.to_string()))?,
+            ),
             completions: Arc::new(Completions::default()),
             server: Mutex::new(None),
             batch: Mutex::new(Vec::with_capacity(256)),
@@ -107,9 +119,14 @@ impl PyServer {
         let routes = Arc::clone(&self.routes);
         let handoff = Arc::clone(&self.handoff);
         let completions = Arc::clone(&self.completions);
-        let server = py.detach(|| Server::start(config, routes, handoff, completions)).map_err(|error| {
-            PyOSError::new_err(format!("cannot listen on {}:{}: {error}", self.config.host, self.config.port))
-        })?;
+        let server = py
+            .detach(|| Server::start(config, routes, handoff, completions))
+            .map_err(|error| {
+                PyOSError::new_err(format!(
+                    "cannot listen on {}:{}: {error}",
+                    self.config.host, self.config.port
+                ))
+            })?;
         let address = server.local_addr();
         *slot = Some(server);
         *RUNNING.lock() = Some(Arc::clone(&self.handoff));
@@ -163,17 +180,22 @@ impl PyServer {
             py.detach(|| server.finish_shutdown(Duration::from_secs_f64(timeout.max(0.0))));
         }
         let mut running = RUNNING.lock();
-        if running.as_ref().is_some_and(|handoff| Arc::ptr_eq(handoff, &self.handoff)) {
+        if running
+            .as_ref()
+            .is_some_and(|handoff| Arc::ptr_eq(handoff, &self.handoff))
+        {
             *running = None;
         }
     }
 
     /// Requests answered by neither a handler nor the server yet.
     fn in_flight(&self) -> usize {
-        self.server
-            .lock()
-            .as_ref()
-            .map_or(0, |server| server.stats().in_flight.load(std::sync::atomic::Ordering::SeqCst))
+        self.server.lock().as_ref().map_or(0, |server| {
+            server
+                .stats()
+                .in_flight
+                .load(std::sync::atomic::Ordering::SeqCst)
+        })
     }
 
     /// Asks the serving loop to stop (same as `_server_shutdown()`).
@@ -202,7 +224,10 @@ impl PyServer {
                 return;
             }
         };
-        let request = match Bound::new(py, Request::new(pending, kwargs.as_ref().map(|k| k.clone().unbind()))) {
+        let request = match Bound::new(
+            py,
+            Request::new(pending, kwargs.as_ref().map(|k| k.clone().unbind())),
+        ) {
             Ok(request) => request,
             Err(error) => {
                 error.print(py);
@@ -215,7 +240,9 @@ impl PyServer {
             Err(error) => return self.fail(&request, error),
         };
         if !target.is_async {
-            let submitted = self.run_sync.call1(py, (&target.handler, &request, kwargs, &context));
+            let submitted = self
+                .run_sync
+                .call1(py, (&target.handler, &request, kwargs, &context));
             if let Err(error) = submitted {
                 self.fail(&request, error);
             }
@@ -238,12 +265,23 @@ impl PyServer {
 
     /// Steps a handler's coroutine once. Finished: answer now. Suspended: hand
     /// it, with what it yielded, to the asyncio loop as a task.
-    fn step(&self, py: Python<'_>, request: &Bound<'_, Request>, result: Bound<'_, PyAny>, context: &Bound<'_, PyAny>) {
+    fn step(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, Request>,
+        result: Bound<'_, PyAny>,
+        context: &Bound<'_, PyAny>,
+    ) {
         // SAFETY: type check on a live object.
         let is_coroutine = unsafe { ffi::PyCoro_CheckExact(result.as_ptr()) } != 0;
         if !is_coroutine {
-            if result.hasattr(pyo3::intern!(py, "__await__")).unwrap_or(false) {
-                let scheduled = self.schedule.call1(py, (result, py.None(), request, context));
+            if result
+                .hasattr(pyo3::intern!(py, "__await__"))
+                .unwrap_or(false)
+            {
+                let scheduled = self
+                    .schedule
+                    .call1(py, (result, py.None(), request, context));
                 if let Err(error) = scheduled {
                     self.fail(request, error);
                 }
@@ -281,7 +319,10 @@ impl PyServer {
             .and_then(|answer| convert_result(answer.bind(py)));
         let response = response.unwrap_or_else(|error| {
             error.print(py);
-            NativeResponse::detail(http::StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            NativeResponse::detail(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+            )
         });
         self.answer(request, response);
     }
@@ -312,7 +353,10 @@ fn path_kwargs<'py>(
             ParamKind::Int => match value.parse::<i64>() {
                 Ok(number) => kwargs.set_item(name.bind(py), number)?,
                 // Beyond 64 bits: Python ints are unbounded.
-                Err(_) => kwargs.set_item(name.bind(py), py.get_type::<PyInt>().call1((value.as_str(),))?)?,
+                Err(_) => kwargs.set_item(
+                    name.bind(py),
+                    py.get_type::<PyInt>().call1((value.as_str(),))?,
+                )?,
             },
             _ => kwargs.set_item(name.bind(py), value.as_str())?,
         }
@@ -329,6 +373,8 @@ pub fn _server_shutdown() -> PyResult<()> {
             handoff.request_shutdown();
             Ok(())
         }
-        None => Err(PyRuntimeError::new_err("no hyperdjango server is running in this process")),
+        None => Err(PyRuntimeError::new_err(
+            "no hyperdjango server is running in this process",
+        )),
     }
 }

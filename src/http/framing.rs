@@ -39,14 +39,23 @@ pub struct FramingScanner {
 
 impl Default for FramingScanner {
     fn default() -> Self {
-        FramingScanner { state: State::Head, pending: Vec::new(), message: 0, refused: Vec::new(), served: 0 }
+        FramingScanner {
+            state: State::Head,
+            pending: Vec::new(),
+            message: 0,
+            refused: Vec::new(),
+            served: 0,
+        }
     }
 }
 
 impl FramingScanner {
     /// Why message number `index` (0-based, in arrival order) must be refused, if it must.
     pub fn refusal(&self, index: u64) -> Option<&'static str> {
-        self.refused.iter().find(|(message, _)| *message == index).map(|(_, reason)| *reason)
+        self.refused
+            .iter()
+            .find(|(message, _)| *message == index)
+            .map(|(_, reason)| *reason)
     }
 
     /// For the server, once per request in order: why the next request must be refused, if it must.
@@ -68,14 +77,21 @@ impl FramingScanner {
                 State::Head => self.feed_head(data),
                 State::Body(remaining) => {
                     let taken = remaining.min(data.len() as u64);
-                    self.state = if taken == remaining { State::Head } else { State::Body(remaining - taken) };
+                    self.state = if taken == remaining {
+                        State::Head
+                    } else {
+                        State::Body(remaining - taken)
+                    };
                     &data[taken as usize..]
                 }
                 State::ChunkSize | State::Trailers => self.feed_line(data),
                 State::ChunkData(remaining) => {
                     let taken = remaining.min(data.len() as u64);
-                    self.state =
-                        if taken == remaining { State::ChunkDataEnd(2) } else { State::ChunkData(remaining - taken) };
+                    self.state = if taken == remaining {
+                        State::ChunkDataEnd(2)
+                    } else {
+                        State::ChunkData(remaining - taken)
+                    };
                     &data[taken as usize..]
                 }
                 State::ChunkDataEnd(left) => {
@@ -84,7 +100,11 @@ impl FramingScanner {
                         self.state = State::Off;
                         return;
                     }
-                    self.state = if left == 2 { State::ChunkDataEnd(1) } else { State::ChunkSize };
+                    self.state = if left == 2 {
+                        State::ChunkDataEnd(1)
+                    } else {
+                        State::ChunkSize
+                    };
                     &data[1..]
                 }
             };
@@ -94,7 +114,10 @@ impl FramingScanner {
     fn feed_head<'d>(&mut self, mut data: &'d [u8]) -> &'d [u8] {
         if self.pending.is_empty() {
             // Empty lines before a request line are allowed (RFC 9112 §2.2).
-            while let Some(rest) = data.strip_prefix(b"\r\n").or_else(|| data.strip_prefix(b"\n")) {
+            while let Some(rest) = data
+                .strip_prefix(b"\r\n")
+                .or_else(|| data.strip_prefix(b"\n"))
+            {
                 data = rest;
             }
             if data.is_empty() {
@@ -104,7 +127,9 @@ impl FramingScanner {
         let search_from = self.pending.len().saturating_sub(3);
         let previous = self.pending.len();
         self.pending.extend_from_slice(data);
-        let Some(end) = memmem::find(&self.pending[search_from..], b"\r\n\r\n").map(|at| search_from + at + 4) else {
+        let Some(end) =
+            memmem::find(&self.pending[search_from..], b"\r\n\r\n").map(|at| search_from + at + 4)
+        else {
             if self.pending.len() > MAX_HEAD {
                 self.state = State::Off;
             }
@@ -124,29 +149,43 @@ impl FramingScanner {
             self.state = State::Off;
             return;
         }
-        let mut lengths = request.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("content-length"));
+        let mut lengths = request
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("content-length"));
         let first_length = lengths.next();
         let repeated_length = lengths.next().is_some();
         let chunked = request
             .headers
             .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
-            .last()
-            .map(|h| h.value.rsplit(|&b| b == b',').next().is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked")));
+            .rfind(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+            .map(|h| {
+                h.value
+                    .rsplit(|&b| b == b',')
+                    .next()
+                    .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+            });
         if first_length.is_some() && chunked.is_some() {
-            self.refused.push((self.message, "Both Content-Length and Transfer-Encoding present"));
+            self.refused.push((
+                self.message,
+                "Both Content-Length and Transfer-Encoding present",
+            ));
             self.state = State::Off; // the connection is closed after the refusal
             return;
         }
         if repeated_length {
-            self.refused.push((self.message, "Duplicate Content-Length header"));
+            self.refused
+                .push((self.message, "Duplicate Content-Length header"));
             self.state = State::Off;
             return;
         }
         self.state = match (chunked, first_length) {
             (Some(true), _) => State::ChunkSize,
             (Some(false), _) => State::Off,
-            (None, Some(length)) => match std::str::from_utf8(length.value).ok().and_then(|v| v.parse::<u64>().ok()) {
+            (None, Some(length)) => match std::str::from_utf8(length.value)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+            {
                 Some(0) => State::Head,
                 Some(length) => State::Body(length),
                 None => State::Off,
@@ -171,8 +210,15 @@ impl FramingScanner {
             State::Trailers if line.is_empty() => State::Head,
             State::Trailers => State::Trailers,
             _ => {
-                let size_text = line.split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
-                match std::str::from_utf8(size_text).ok().and_then(|text| u64::from_str_radix(text, 16).ok()) {
+                let size_text = line
+                    .split(|&b| b == b';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim_ascii();
+                match std::str::from_utf8(size_text)
+                    .ok()
+                    .and_then(|text| u64::from_str_radix(text, 16).ok())
+                {
                     Some(0) => State::Trailers,
                     Some(size) => State::ChunkData(size),
                     None => State::Off,

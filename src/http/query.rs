@@ -19,13 +19,19 @@ pub fn percent_decode(input: &str, plus_is_space: bool) -> Option<Cow<'_, str>> 
     while index < bytes.len() {
         let byte = bytes[index];
         if byte == b'%' && index + 2 < bytes.len() {
-            if let (Some(high), Some(low)) = (hex_value(bytes[index + 1]), hex_value(bytes[index + 2])) {
+            if let (Some(high), Some(low)) =
+                (hex_value(bytes[index + 1]), hex_value(bytes[index + 2]))
+            {
                 out.push(high << 4 | low);
                 index += 3;
                 continue;
             }
         }
-        out.push(if plus_is_space && byte == b'+' { b' ' } else { byte });
+        out.push(if plus_is_space && byte == b'+' {
+            b' '
+        } else {
+            byte
+        });
         index += 1;
     }
     String::from_utf8(out).ok().map(Cow::Owned)
@@ -60,7 +66,8 @@ fn decode_lossy(input: &str) -> String {
     match percent_decode(input, true) {
         Some(decoded) => decoded.into_owned(),
         None => {
-            let raw: Vec<u8> = percent_encoding::percent_decode_str(&input.replace('+', " ")).collect();
+            let raw: Vec<u8> =
+                percent_encoding::percent_decode_str(&input.replace('+', " ")).collect();
             String::from_utf8_lossy(&raw).into_owned()
         }
     }
@@ -76,7 +83,10 @@ mod tests {
         assert_eq!(percent_decode("a+b", true).as_deref(), Some("a b"));
         assert_eq!(percent_decode("a+b", false).as_deref(), Some("a+b"));
         assert_eq!(percent_decode("caf%C3%A9", false).as_deref(), Some("café"));
-        assert!(matches!(percent_decode("plain", false), Some(Cow::Borrowed("plain"))));
+        assert!(matches!(
+            percent_decode("plain", false),
+            Some(Cow::Borrowed("plain"))
+        ));
     }
 
     #[test]

@@ -20,7 +20,10 @@ pub struct HeadLimits {
 
 impl Default for HeadLimits {
     fn default() -> Self {
-        HeadLimits { max_uri_length: 8 * 1024, max_header_bytes: 32 * 1024 }
+        HeadLimits {
+            max_uri_length: 8 * 1024,
+            max_header_bytes: 32 * 1024,
+        }
     }
 }
 
@@ -33,7 +36,10 @@ pub struct HeadError {
 
 impl HeadError {
     const fn bad_request(reason: &'static str) -> Self {
-        HeadError { status: StatusCode::BAD_REQUEST, reason }
+        HeadError {
+            status: StatusCode::BAD_REQUEST,
+            reason,
+        }
     }
 }
 
@@ -45,12 +51,19 @@ pub fn validate_head(
     headers: &HeaderMap,
     limits: &HeadLimits,
 ) -> Result<(), HeadError> {
-    let target_length = uri.path_and_query().map_or(0, |target| target.as_str().len());
+    let target_length = uri
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
     if target_length > limits.max_uri_length {
-        return Err(HeadError { status: StatusCode::URI_TOO_LONG, reason: "Request target too long" });
+        return Err(HeadError {
+            status: StatusCode::URI_TOO_LONG,
+            reason: "Request target too long",
+        });
     }
     if !uri.path().starts_with('/') && uri.path() != "*" {
-        return Err(HeadError::bad_request("Request target must be an absolute path"));
+        return Err(HeadError::bad_request(
+            "Request target must be an absolute path",
+        ));
     }
 
     let header_bytes: usize = headers
@@ -67,10 +80,17 @@ pub fn validate_head(
     let mut hosts = headers.get_all(HOST).iter();
     match (hosts.next(), hosts.next()) {
         (None, _) if version == Version::HTTP_11 => {
-            return Err(HeadError::bad_request("Missing Host header (required by HTTP/1.1)"))
+            return Err(HeadError::bad_request(
+                "Missing Host header (required by HTTP/1.1)",
+            ))
         }
         (Some(_), Some(_)) => return Err(HeadError::bad_request("Duplicate Host header")),
-        (Some(host), None) if host.as_bytes().iter().any(|byte| byte.is_ascii_whitespace() || *byte == b'/') => {
+        (Some(host), None)
+            if host
+                .as_bytes()
+                .iter()
+                .any(|byte| byte.is_ascii_whitespace() || *byte == b'/') =>
+        {
             return Err(HeadError::bad_request("Malformed Host header"))
         }
         _ => {}
@@ -96,7 +116,9 @@ pub fn validate_head(
             ));
         }
         if version != Version::HTTP_11 {
-            return Err(HeadError::bad_request("Transfer-Encoding requires HTTP/1.1"));
+            return Err(HeadError::bad_request(
+                "Transfer-Encoding requires HTTP/1.1",
+            ));
         }
         // Only plain `chunked` is accepted: other codings are not implemented and a
         // list of them is a classic smuggling vector between disagreeing parsers.
@@ -123,7 +145,11 @@ mod tests {
         headers
     }
 
-    fn check(version: Version, target: &str, pairs: &[(&'static str, &'static str)]) -> Result<(), HeadError> {
+    fn check(
+        version: Version,
+        target: &str,
+        pairs: &[(&'static str, &'static str)],
+    ) -> Result<(), HeadError> {
         let uri: Uri = target.parse().expect("test target parses");
         validate_head(version, &uri, &head(pairs), &HeadLimits::default())
     }
@@ -132,9 +158,20 @@ mod tests {
     fn accepts_ordinary_requests() {
         assert_eq!(check(Version::HTTP_11, "/", &[("host", "x")]), Ok(()));
         assert_eq!(check(Version::HTTP_10, "/", &[]), Ok(()));
-        assert_eq!(check(Version::HTTP_11, "/a?b=c", &[("host", "x"), ("content-length", "5")]), Ok(()));
         assert_eq!(
-            check(Version::HTTP_11, "/", &[("host", "x"), ("transfer-encoding", "Chunked")]),
+            check(
+                Version::HTTP_11,
+                "/a?b=c",
+                &[("host", "x"), ("content-length", "5")]
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                Version::HTTP_11,
+                "/",
+                &[("host", "x"), ("transfer-encoding", "Chunked")]
+            ),
             Ok(())
         );
     }
@@ -151,13 +188,43 @@ mod tests {
 
     #[test]
     fn framing_rules() {
-        let both = check(Version::HTTP_11, "/", &[("host", "x"), ("content-length", "3"), ("transfer-encoding", "chunked")]);
+        let both = check(
+            Version::HTTP_11,
+            "/",
+            &[
+                ("host", "x"),
+                ("content-length", "3"),
+                ("transfer-encoding", "chunked"),
+            ],
+        );
         assert_eq!(both.unwrap_err().status, StatusCode::BAD_REQUEST);
-        let twice = check(Version::HTTP_11, "/", &[("host", "x"), ("content-length", "3"), ("content-length", "3")]);
-        assert!(twice.unwrap_err().reason.contains("Duplicate Content-Length"));
-        let signed = check(Version::HTTP_11, "/", &[("host", "x"), ("content-length", "+3")]);
-        assert!(signed.unwrap_err().reason.contains("Malformed Content-Length"));
-        let gzip = check(Version::HTTP_11, "/", &[("host", "x"), ("transfer-encoding", "gzip, chunked")]);
+        let twice = check(
+            Version::HTTP_11,
+            "/",
+            &[
+                ("host", "x"),
+                ("content-length", "3"),
+                ("content-length", "3"),
+            ],
+        );
+        assert!(twice
+            .unwrap_err()
+            .reason
+            .contains("Duplicate Content-Length"));
+        let signed = check(
+            Version::HTTP_11,
+            "/",
+            &[("host", "x"), ("content-length", "+3")],
+        );
+        assert!(signed
+            .unwrap_err()
+            .reason
+            .contains("Malformed Content-Length"));
+        let gzip = check(
+            Version::HTTP_11,
+            "/",
+            &[("host", "x"), ("transfer-encoding", "gzip, chunked")],
+        );
         assert_eq!(gzip.unwrap_err().status, StatusCode::NOT_IMPLEMENTED);
         let old = check(Version::HTTP_10, "/", &[("transfer-encoding", "chunked")]);
         assert_eq!(old.unwrap_err().status, StatusCode::BAD_REQUEST);
@@ -166,12 +233,18 @@ mod tests {
     #[test]
     fn size_limits() {
         let long = format!("/{}", "a".repeat(9000));
-        assert_eq!(check(Version::HTTP_11, &long, &[("host", "x")]).unwrap_err().status, StatusCode::URI_TOO_LONG);
+        assert_eq!(
+            check(Version::HTTP_11, &long, &[("host", "x")])
+                .unwrap_err()
+                .status,
+            StatusCode::URI_TOO_LONG
+        );
         let uri: Uri = "/".parse().expect("parses");
         let mut headers = head(&[("host", "x")]);
         let big = HeaderValue::from_str(&"v".repeat(40 * 1024)).expect("valid value");
         headers.insert("x-big", big);
-        let error = validate_head(Version::HTTP_11, &uri, &headers, &HeadLimits::default()).unwrap_err();
+        let error =
+            validate_head(Version::HTTP_11, &uri, &headers, &HeadLimits::default()).unwrap_err();
         assert_eq!(error.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     }
 }

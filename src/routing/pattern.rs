@@ -45,7 +45,9 @@ impl ParamKind {
                 // `%2F` stays inside the value instead of splitting segments.
                 ParamKind::Str => true,
                 ParamKind::Int => bytes.iter().all(u8::is_ascii_digit),
-                ParamKind::Slug => bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-'),
+                ParamKind::Slug => bytes
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b == b'-'),
                 ParamKind::Uuid => is_uuid_v4(bytes),
                 ParamKind::Path => true,
             }
@@ -83,7 +85,9 @@ impl RouteError {
     }
 
     fn invalid(pattern: &str, problem: impl fmt::Display) -> Self {
-        RouteError { message: format!("invalid route pattern {pattern:?}: {problem}") }
+        RouteError {
+            message: format!("invalid route pattern {pattern:?}: {problem}"),
+        }
     }
 }
 
@@ -137,7 +141,10 @@ impl Pattern {
             };
             let (name, kind_name) = inner.split_once(':').unwrap_or((inner, "str"));
             if !is_identifier(name) {
-                return Err(RouteError::invalid(pattern, format!("parameter name {name:?} is not a Python identifier")));
+                return Err(RouteError::invalid(
+                    pattern,
+                    format!("parameter name {name:?} is not a Python identifier"),
+                ));
             }
             let Some(kind) = ParamKind::from_name(kind_name) else {
                 return Err(RouteError::invalid(
@@ -146,16 +153,27 @@ impl Pattern {
                 ));
             };
             if names.iter().any(|existing| existing == name) {
-                return Err(RouteError::invalid(pattern, format!("parameter {name:?} appears twice")));
+                return Err(RouteError::invalid(
+                    pattern,
+                    format!("parameter {name:?} appears twice"),
+                ));
             }
             if kind == ParamKind::Path && index + 1 != pieces.len() {
-                return Err(RouteError::invalid(pattern, format!("{{{name}:path}} must be the last segment")));
+                return Err(RouteError::invalid(
+                    pattern,
+                    format!("{{{name}:path}} must be the last segment"),
+                ));
             }
             names.push(name.to_owned());
             kinds.push(kind);
             segments.push(Segment::Param(kind));
         }
-        Ok(Pattern { text: pattern.to_owned(), segments, names, kinds })
+        Ok(Pattern {
+            text: pattern.to_owned(),
+            segments,
+            names,
+            kinds,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -168,7 +186,10 @@ impl Pattern {
 
     /// `(name, converter)` of each parameter, in order.
     pub fn params(&self) -> impl Iterator<Item = (&str, ParamKind)> {
-        self.names.iter().map(String::as_str).zip(self.kinds.iter().copied())
+        self.names
+            .iter()
+            .map(String::as_str)
+            .zip(self.kinds.iter().copied())
     }
 
     pub fn is_static(&self) -> bool {

@@ -36,7 +36,11 @@ impl Leaf {
     }
 
     fn refresh_allow(&mut self) {
-        let mut methods: Vec<&str> = self.entries.iter().map(|entry| entry.method.as_str()).collect();
+        let mut methods: Vec<&str> = self
+            .entries
+            .iter()
+            .map(|entry| entry.method.as_str())
+            .collect();
         if methods.contains(&"GET") {
             methods.push("HEAD");
         }
@@ -99,11 +103,18 @@ impl<'t, 'p> Params<'t, 'p> {
 /// The outcome of matching one request.
 #[derive(Debug)]
 pub enum Resolution<'t, 'p> {
-    Found { route_id: usize, params: Params<'t, 'p> },
+    Found {
+        route_id: usize,
+        params: Params<'t, 'p>,
+    },
     /// The path matched, but no route of it has this method.
-    MethodNotAllowed { allow: &'t str },
+    MethodNotAllowed {
+        allow: &'t str,
+    },
     /// Nothing matched, but the path with its trailing slash toggled does.
-    RedirectSlash { location: String },
+    RedirectSlash {
+        location: String,
+    },
     NotFound,
 }
 
@@ -126,7 +137,11 @@ impl<'p> Segments<'p> {
             decoded.push(percent_decode(raw, false));
             offset += raw.len() + 1;
         }
-        Some(Segments { path, starts, decoded })
+        Some(Segments {
+            path,
+            starts,
+            decoded,
+        })
     }
 
     fn len(&self) -> usize {
@@ -155,22 +170,34 @@ impl RouteTable {
     }
 
     /// Registers `pattern` for `method`, as `route_id`.
-    pub fn insert(&mut self, method: &str, pattern: &str, route_id: usize) -> Result<(), RouteError> {
+    pub fn insert(
+        &mut self,
+        method: &str,
+        pattern: &str,
+        route_id: usize,
+    ) -> Result<(), RouteError> {
         let parsed = Pattern::parse(pattern)?;
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(RouteError::new(format!("invalid HTTP method {method:?} for route {pattern:?}")));
+            return Err(RouteError::new(format!(
+                "invalid HTTP method {method:?} for route {pattern:?}"
+            )));
         }
         let mut node = &mut self.root;
         let mut catch_all = false;
         for segment in &parsed.segments {
             match segment {
                 Segment::Literal(text) => {
-                    let decoded = percent_decode(text, false).map_or_else(|| text.clone(), Cow::into_owned);
+                    let decoded =
+                        percent_decode(text, false).map_or_else(|| text.clone(), Cow::into_owned);
                     node = node.literals.entry(decoded).or_default();
                 }
                 Segment::Param(ParamKind::Path) => catch_all = true,
                 Segment::Param(kind) => {
-                    let position = match node.params.iter().position(|(existing, _)| existing == kind) {
+                    let position = match node
+                        .params
+                        .iter()
+                        .position(|(existing, _)| existing == kind)
+                    {
                         Some(position) => position,
                         None => {
                             let at = node.params.partition_point(|(existing, _)| existing < kind);
@@ -182,7 +209,11 @@ impl RouteTable {
                 }
             }
         }
-        let slot = if catch_all { &mut node.catch_all } else { &mut node.leaf };
+        let slot = if catch_all {
+            &mut node.catch_all
+        } else {
+            &mut node.leaf
+        };
         let leaf_index = *slot.get_or_insert_with(|| {
             self.leaves.push(Leaf::default());
             self.leaves.len() - 1
@@ -205,41 +236,63 @@ impl RouteTable {
         if parsed.is_static() {
             self.statics.insert(pattern.to_owned(), leaf_index);
         }
-        self.registered.push((method.to_owned(), pattern.to_owned(), route_id));
+        self.registered
+            .push((method.to_owned(), pattern.to_owned(), route_id));
         Ok(())
     }
 
     /// `(method, pattern, route_id)` of every registration, in order.
     pub fn routes(&self) -> impl Iterator<Item = (&str, &str, usize)> {
-        self.registered.iter().map(|(method, pattern, id)| (method.as_str(), pattern.as_str(), *id))
+        self.registered
+            .iter()
+            .map(|(method, pattern, id)| (method.as_str(), pattern.as_str(), *id))
     }
 
     /// Matches a request. `path` is the raw path (percent-encoded, no query).
     pub fn resolve<'t, 'p>(&'t self, method: &str, path: &'p str) -> Resolution<'t, 'p> {
         // Fast path: an exact static route that has this method.
         if !path.contains('%') {
-            if let Some(entry) = self.statics.get(path).and_then(|&leaf| self.leaves[leaf].entry(method)) {
+            if let Some(entry) = self
+                .statics
+                .get(path)
+                .and_then(|&leaf| self.leaves[leaf].entry(method))
+            {
                 return Resolution::Found {
                     route_id: entry.route_id,
-                    params: Params { names: &entry.names, kinds: &entry.kinds, values: SmallVec::new() },
+                    params: Params {
+                        names: &entry.names,
+                        kinds: &entry.kinds,
+                        values: SmallVec::new(),
+                    },
                 };
             }
         }
         let Some(segments) = Segments::split(path) else {
             return Resolution::NotFound;
         };
-        let mut search = Search { method: Some(method), first_match: None, found: None, captured: SmallVec::new() };
+        let mut search = Search {
+            method: Some(method),
+            first_match: None,
+            found: None,
+            captured: SmallVec::new(),
+        };
         self.walk(&self.root, &segments, 0, &mut search);
         if let Some((leaf, values)) = search.found {
             if let Some(entry) = self.leaves[leaf].entry(method) {
                 return Resolution::Found {
                     route_id: entry.route_id,
-                    params: Params { names: &entry.names, kinds: &entry.kinds, values },
+                    params: Params {
+                        names: &entry.names,
+                        kinds: &entry.kinds,
+                        values,
+                    },
                 };
             }
         }
         if let Some(leaf) = search.first_match {
-            return Resolution::MethodNotAllowed { allow: &self.leaves[leaf].allow };
+            return Resolution::MethodNotAllowed {
+                allow: &self.leaves[leaf].allow,
+            };
         }
         self.redirect_for(path)
     }
@@ -254,7 +307,12 @@ impl RouteTable {
             let Some(segments) = Segments::split(&toggled) else {
                 return Resolution::NotFound;
             };
-            let mut search = Search { method: None, first_match: None, found: None, captured: SmallVec::new() };
+            let mut search = Search {
+                method: None,
+                first_match: None,
+                found: None,
+                captured: SmallVec::new(),
+            };
             self.walk(&self.root, &segments, 0, &mut search);
             search.first_match.is_some()
         };
@@ -266,7 +324,13 @@ impl RouteTable {
     }
 
     /// Depth-first in precedence order; returns true once the search is over.
-    fn walk<'p>(&self, node: &Node, segments: &Segments<'p>, index: usize, search: &mut Search<'_, 'p>) -> bool {
+    fn walk<'p>(
+        &self,
+        node: &Node,
+        segments: &Segments<'p>,
+        index: usize,
+        search: &mut Search<'_, 'p>,
+    ) -> bool {
         if index == segments.len() {
             return node.leaf.is_some_and(|leaf| self.visit(leaf, search));
         }

@@ -16,9 +16,13 @@ fn table(routes: &[(&str, &str)]) -> RouteTable {
 /// `Some((route_id, [(name, value)]))` for a match, `None` otherwise.
 fn found(table: &RouteTable, method: &str, path: &str) -> Option<(usize, Vec<(String, String)>)> {
     match table.resolve(method, path) {
-        Resolution::Found { route_id, params } => {
-            Some((route_id, params.iter().map(|(name, value, _)| (name.to_owned(), value.to_owned())).collect()))
-        }
+        Resolution::Found { route_id, params } => Some((
+            route_id,
+            params
+                .iter()
+                .map(|(name, value, _)| (name.to_owned(), value.to_owned()))
+                .collect(),
+        )),
         _ => None,
     }
 }
@@ -38,10 +42,18 @@ fn converters_match_their_spec_patterns() {
         (ParamKind::Slug, "under_score", false),
         (ParamKind::Slug, "sp ace", false),
         (ParamKind::Uuid, UUID4, true),
-        (ParamKind::Uuid, "550E8400-E29B-41D4-A716-446655440000", true),
+        (
+            ParamKind::Uuid,
+            "550E8400-E29B-41D4-A716-446655440000",
+            true,
+        ),
         (ParamKind::Uuid, UUID1, false),
         (ParamKind::Uuid, "550e8400e29b41d4a716446655440000", false),
-        (ParamKind::Uuid, "550e8400-e29b-41d4-c716-446655440000", false),
+        (
+            ParamKind::Uuid,
+            "550e8400-e29b-41d4-c716-446655440000",
+            false,
+        ),
         (ParamKind::Path, "docs/guide/intro.md", true),
         (ParamKind::Path, "", false),
     ];
@@ -73,11 +85,17 @@ fn malformed_patterns_are_refused_with_a_clear_message() {
 
 #[test]
 fn pattern_parameters_in_order() {
-    let pattern = Pattern::parse("/repos/{owner}/{repo:slug}/pulls/{number:int}/{rest:path}").expect("valid");
+    let pattern =
+        Pattern::parse("/repos/{owner}/{repo:slug}/pulls/{number:int}/{rest:path}").expect("valid");
     let params: Vec<_> = pattern.params().collect();
     assert_eq!(
         params,
-        vec![("owner", ParamKind::Str), ("repo", ParamKind::Slug), ("number", ParamKind::Int), ("rest", ParamKind::Path)]
+        vec![
+            ("owner", ParamKind::Str),
+            ("repo", ParamKind::Slug),
+            ("number", ParamKind::Int),
+            ("rest", ParamKind::Path)
+        ]
     );
     assert!(Pattern::parse("/").expect("root").is_static());
 }
@@ -93,16 +111,23 @@ fn static_and_typed_routes_resolve() {
         ("GET", "/files/{path:path}"),
         ("GET", "/names/{name}"),
     ]);
-    let cases: &[(&str, Option<(usize, &[(&str, &str)])>)] = &[
+    type Expected<'a> = Option<(usize, &'a [(&'a str, &'a str)])>;
+    let cases: &[(&str, Expected)] = &[
         ("/", Some((0, &[]))),
         ("/users", Some((1, &[]))),
         ("/users/42", Some((2, &[("id", "42")]))),
         ("/users/abc", None),
         ("/articles/my-post", Some((3, &[("slug", "my-post")]))),
         ("/articles/my_post", None),
-        ("/items/550e8400-e29b-41d4-a716-446655440000", Some((4, &[("item_id", UUID4)]))),
+        (
+            "/items/550e8400-e29b-41d4-a716-446655440000",
+            Some((4, &[("item_id", UUID4)])),
+        ),
         ("/items/nope", None),
-        ("/files/docs/guide/intro.md", Some((5, &[("path", "docs/guide/intro.md")]))),
+        (
+            "/files/docs/guide/intro.md",
+            Some((5, &[("path", "docs/guide/intro.md")])),
+        ),
         ("/files/a%20b/c%2Fd", Some((5, &[("path", "a b/c/d")]))),
         ("/names/a%2Fb", Some((6, &[("name", "a/b")]))),
         ("/names/caf%C3%A9", Some((6, &[("name", "café")]))),
@@ -113,7 +138,13 @@ fn static_and_typed_routes_resolve() {
     ];
     for (path, expected) in cases {
         let expected = expected.map(|(id, params)| {
-            (id, params.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect::<Vec<_>>())
+            (
+                id,
+                params
+                    .iter()
+                    .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                    .collect::<Vec<_>>(),
+            )
         });
         assert_eq!(found(&routes, "GET", path), expected, "{path}");
     }
@@ -135,12 +166,27 @@ fn literals_beat_parameters_and_search_backtracks() {
     assert_eq!(found(&routes, "GET", "/users/me").map(|f| f.0), Some(0));
     assert_eq!(found(&routes, "GET", "/users/7").map(|f| f.0), Some(1));
     assert_eq!(found(&routes, "GET", "/users/ada").map(|f| f.0), Some(2));
-    assert_eq!(found(&routes, "GET", "/users/7/posts").map(|f| f.0), Some(3));
+    assert_eq!(
+        found(&routes, "GET", "/users/7/posts").map(|f| f.0),
+        Some(3)
+    );
     // "7" matches {id:int} first, but only {name} has /likes: backtrack.
-    assert_eq!(found(&routes, "GET", "/users/7/likes").map(|f| f.0), Some(4));
-    assert_eq!(found(&routes, "GET", "/files/special/x").map(|f| f.0), Some(6));
-    assert_eq!(found(&routes, "GET", "/files/special/y").map(|f| f.0), Some(5));
-    assert_eq!(found(&routes, "GET", &format!("/t/{UUID4}")).map(|f| f.0), Some(8));
+    assert_eq!(
+        found(&routes, "GET", "/users/7/likes").map(|f| f.0),
+        Some(4)
+    );
+    assert_eq!(
+        found(&routes, "GET", "/files/special/x").map(|f| f.0),
+        Some(6)
+    );
+    assert_eq!(
+        found(&routes, "GET", "/files/special/y").map(|f| f.0),
+        Some(5)
+    );
+    assert_eq!(
+        found(&routes, "GET", &format!("/t/{UUID4}")).map(|f| f.0),
+        Some(8)
+    );
     assert_eq!(found(&routes, "GET", "/t/plain-slug").map(|f| f.0), Some(7));
 }
 
@@ -175,15 +221,22 @@ fn methods_head_and_allow() {
 #[test]
 fn conflicts_name_both_routes() {
     let mut routes = table(&[("GET", "/users/{id:int}")]);
-    let error = routes.insert("GET", "/users/{pk:int}", 1).expect_err("conflict").to_string();
+    let error = routes
+        .insert("GET", "/users/{pk:int}", 1)
+        .expect_err("conflict")
+        .to_string();
     assert_eq!(
         error,
         "route conflict: GET \"/users/{pk:int}\" cannot be told apart from GET \"/users/{id:int}\" (registered first)"
     );
     assert!(routes.insert("GET", "/users/{id:int}", 1).is_err());
     // Another method on the same shape, or another converter, is fine.
-    routes.insert("POST", "/users/{pk:int}", 2).expect("other method");
-    routes.insert("GET", "/users/{name:str}", 3).expect("other converter");
+    routes
+        .insert("POST", "/users/{pk:int}", 2)
+        .expect("other method");
+    routes
+        .insert("GET", "/users/{name:str}", 3)
+        .expect("other converter");
     assert!(routes.insert("GET", "/static", 4).is_ok());
     assert!(routes.insert("GET", "/static", 5).is_err());
     assert!(routes.insert("get", "/x", 6).is_err());
@@ -191,7 +244,12 @@ fn conflicts_name_both_routes() {
 
 #[test]
 fn trailing_slash_redirects_only_on_a_miss() {
-    let routes = table(&[("GET", "/users"), ("GET", "/blog/"), ("GET", "/blog/{id:int}"), ("POST", "/only-post")]);
+    let routes = table(&[
+        ("GET", "/users"),
+        ("GET", "/blog/"),
+        ("GET", "/blog/{id:int}"),
+        ("POST", "/only-post"),
+    ]);
     match routes.resolve("GET", "/users/") {
         Resolution::RedirectSlash { location } => assert_eq!(location, "/users"),
         other => panic!("expected redirect, got {other:?}"),
@@ -204,8 +262,14 @@ fn trailing_slash_redirects_only_on_a_miss() {
         Resolution::RedirectSlash { location } => assert_eq!(location, "/only-post"),
         other => panic!("expected redirect, got {other:?}"),
     }
-    assert!(matches!(routes.resolve("GET", "/blog/42/"), Resolution::RedirectSlash { .. }));
-    assert!(matches!(routes.resolve("GET", "/nothing/"), Resolution::NotFound));
+    assert!(matches!(
+        routes.resolve("GET", "/blog/42/"),
+        Resolution::RedirectSlash { .. }
+    ));
+    assert!(matches!(
+        routes.resolve("GET", "/nothing/"),
+        Resolution::NotFound
+    ));
     assert!(matches!(routes.resolve("GET", "/"), Resolution::NotFound));
 }
 

@@ -41,7 +41,9 @@ impl Body for ResponseBody {
         _context: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
-            ResponseBody::Full(bytes) => Poll::Ready(bytes.take().map(|data| Ok(Frame::data(data)))),
+            ResponseBody::Full(bytes) => {
+                Poll::Ready(bytes.take().map(|data| Ok(Frame::data(data))))
+            }
         }
     }
 
@@ -53,7 +55,9 @@ impl Body for ResponseBody {
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ResponseBody::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            ResponseBody::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
         }
     }
 }

@@ -35,9 +35,18 @@ const SECURITY_HEADERS: [(HeaderName, HeaderValue); 4] = [
         HeaderName::from_static("strict-transport-security"),
         HeaderValue::from_static("max-age=31536000; includeSubDomains"),
     ),
-    (HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY")),
-    (HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff")),
-    (HeaderName::from_static("referrer-policy"), HeaderValue::from_static("strict-origin-when-cross-origin")),
+    (
+        HeaderName::from_static("x-frame-options"),
+        HeaderValue::from_static("DENY"),
+    ),
+    (
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
+    ),
+    (
+        HeaderName::from_static("referrer-policy"),
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    ),
 ];
 
 pub(super) async fn accept_loop(
@@ -113,7 +122,10 @@ async fn handle(
     let (answer, must_close) = match framing_refusal {
         Some(reason) => {
             shared.stats.native_errors.fetch_add(1, Ordering::Relaxed);
-            (NativeResponse::detail(StatusCode::BAD_REQUEST, reason), true)
+            (
+                NativeResponse::detail(StatusCode::BAD_REQUEST, reason),
+                true,
+            )
         }
         None => answer(request, peer, &shared).await,
     };
@@ -135,9 +147,18 @@ async fn handle(
 }
 
 /// Produces the answer and whether the connection must close after it.
-async fn answer(request: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> (NativeResponse, bool) {
+async fn answer(
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    shared: &Shared,
+) -> (NativeResponse, bool) {
     let (parts, body) = request.into_parts();
-    if let Err(error) = validate_head(parts.version, &parts.uri, &parts.headers, &shared.config.head_limits) {
+    if let Err(error) = validate_head(
+        parts.version,
+        &parts.uri,
+        &parts.headers,
+        &shared.config.head_limits,
+    ) {
         shared.stats.native_errors.fetch_add(1, Ordering::Relaxed);
         return (NativeResponse::detail(error.status, error.reason), true);
     }
@@ -152,12 +173,20 @@ async fn answer(request: Request<Incoming>, peer: SocketAddr, shared: &Shared) -
     }
 
     let (route_id, params) = match shared.routes.resolve(parts.method.as_str(), path) {
-        Resolution::Found { route_id, params } => {
-            (route_id, params.iter().map(|(_, value, _)| value.to_owned()).collect())
-        }
+        Resolution::Found { route_id, params } => (
+            route_id,
+            params
+                .iter()
+                .map(|(_, value, _)| value.to_owned())
+                .collect(),
+        ),
         Resolution::NotFound => return (not_found(), false),
-        Resolution::MethodNotAllowed { allow } => return (method_not_allowed(&parts.method, allow), false),
-        Resolution::RedirectSlash { location } => return (redirect(location, parts.uri.query()), false),
+        Resolution::MethodNotAllowed { allow } => {
+            return (method_not_allowed(&parts.method, allow), false)
+        }
+        Resolution::RedirectSlash { location } => {
+            return (redirect(location, parts.uri.query()), false)
+        }
     };
 
     let body = match read_body(body, &parts.headers, shared.config.max_body_size).await {
@@ -181,7 +210,10 @@ async fn answer(request: Request<Incoming>, peer: SocketAddr, shared: &Shared) -
     match answer.await {
         Ok(response) => (response, false),
         // The dispatcher dropped the request: the server is shutting down.
-        Err(_) => (NativeResponse::detail(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"), true),
+        Err(_) => (
+            NativeResponse::detail(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+            true,
+        ),
     }
 }
 
@@ -204,7 +236,11 @@ impl Drop for InFlight<'_> {
 /// Reads the whole body, refusing with 413 past `limit`. A declared
 /// Content-Length over the limit is refused before a byte is read (and no
 /// `100 Continue` is sent, since hyper sends it only when the body is polled).
-async fn read_body(mut body: Incoming, headers: &HeaderMap, limit: u64) -> Result<Bytes, NativeResponse> {
+async fn read_body(
+    mut body: Incoming,
+    headers: &HeaderMap,
+    limit: u64,
+) -> Result<Bytes, NativeResponse> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -220,8 +256,12 @@ async fn read_body(mut body: Incoming, headers: &HeaderMap, limit: u64) -> Resul
     let mut collected: Option<BytesMut> = None;
     let mut received: u64 = 0;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| NativeResponse::detail(StatusCode::BAD_REQUEST, "Malformed request body"))?;
-        let Ok(data) = frame.into_data() else { continue };
+        let frame = frame.map_err(|_| {
+            NativeResponse::detail(StatusCode::BAD_REQUEST, "Malformed request body")
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         received += data.len() as u64;
         if received > limit {
             discard_rest(body).await;
@@ -269,7 +309,11 @@ async fn discard_rest(mut body: Incoming) {
 fn wants_keep_alive(version: Version, headers: &HeaderMap) -> bool {
     let has_token = |token: &str| {
         headers.get_all(CONNECTION).iter().any(|value| {
-            value.to_str().is_ok_and(|value| value.split(',').any(|part| part.trim().eq_ignore_ascii_case(token)))
+            value.to_str().is_ok_and(|value| {
+                value
+                    .split(',')
+                    .any(|part| part.trim().eq_ignore_ascii_case(token))
+            })
         })
     };
     match version {
@@ -294,7 +338,11 @@ fn too_large(limit: u64) -> NativeResponse {
 
 fn method_not_allowed(method: &Method, allow: &str) -> NativeResponse {
     let mut response = if method == Method::OPTIONS {
-        NativeResponse { status: StatusCode::NO_CONTENT, headers: HeaderMap::new(), body: ResponseBody::empty() }
+        NativeResponse {
+            status: StatusCode::NO_CONTENT,
+            headers: HeaderMap::new(),
+            body: ResponseBody::empty(),
+        }
     } else {
         NativeResponse::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
     };
@@ -329,5 +377,9 @@ fn performance_page(shared: &Shared) -> NativeResponse {
     );
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, JSON_CONTENT_TYPE);
-    NativeResponse { status: StatusCode::OK, headers, body: ResponseBody::full(body) }
+    NativeResponse {
+        status: StatusCode::OK,
+        headers,
+        body: ResponseBody::full(body),
+    }
 }

@@ -98,7 +98,8 @@ impl<T> Handoff<T> {
     /// (suspended tasks are not starved) and still no wake-up is lost.
     pub fn finish_batch(&self) {
         self.scheduled.store(false, Ordering::SeqCst);
-        if self.queued.load(Ordering::SeqCst) > 0 || self.shutdown_requested.load(Ordering::SeqCst) {
+        if self.queued.load(Ordering::SeqCst) > 0 || self.shutdown_requested.load(Ordering::SeqCst)
+        {
             self.ring_if_idle();
         }
     }
@@ -134,7 +135,11 @@ impl<T> Handoff<T> {
         // SAFETY: reads 8 bytes into a live u64 from our own non-blocking eventfd;
         // EAGAIN just means it was already clear.
         unsafe {
-            libc::read(self.doorbell.as_raw_fd(), (&mut counter as *mut u64).cast(), 8);
+            libc::read(
+                self.doorbell.as_raw_fd(),
+                (&mut counter as *mut u64).cast(),
+                8,
+            );
         }
     }
 }
@@ -144,7 +149,11 @@ mod tests {
     use super::*;
 
     fn readable(fd: RawFd) -> bool {
-        let mut poll_fd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut poll_fd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd, zero timeout.
         unsafe { libc::poll(&mut poll_fd, 1, 0) == 1 }
     }

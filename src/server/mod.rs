@@ -51,7 +51,9 @@ impl ServerConfig {
             prod: false,
             max_body_size: 10 * 1024 * 1024,
             head_limits: HeadLimits::default(),
-            worker_threads: std::thread::available_parallelism().map_or(1, |n| n.get()).min(4),
+            worker_threads: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4),
             header_read_timeout: Duration::from_secs(30),
             backlog: 1024,
         }
@@ -83,8 +85,15 @@ impl NativeResponse {
     /// A `{"detail": ...}` JSON answer.
     pub fn detail(status: StatusCode, detail: &str) -> Self {
         let mut headers = HeaderMap::with_capacity(4);
-        headers.insert(http::header::CONTENT_TYPE, connection::JSON_CONTENT_TYPE.clone());
-        NativeResponse { status, headers, body: ResponseBody::full(crate::http::detail_body(detail)) }
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            connection::JSON_CONTENT_TYPE.clone(),
+        );
+        NativeResponse {
+            status,
+            headers,
+            body: ResponseBody::full(crate::http::detail_body(detail)),
+        }
     }
 }
 
@@ -136,15 +145,30 @@ impl Server {
             .enable_io()
             .enable_time()
             .build()?;
-        let shared = Arc::new(Shared { config, routes, handoff, stats: Stats::default(), started: Instant::now() });
+        let shared = Arc::new(Shared {
+            config,
+            routes,
+            handoff,
+            stats: Stats::default(),
+            started: Instant::now(),
+        });
         let (stop_accepting, stop_signal) = watch::channel(false);
         let listener = {
             let _guard = runtime.enter();
             tokio::net::TcpListener::from_std(listener)?
         };
-        runtime.spawn(connection::accept_loop(listener, Arc::clone(&shared), stop_signal));
+        runtime.spawn(connection::accept_loop(
+            listener,
+            Arc::clone(&shared),
+            stop_signal,
+        ));
         runtime.spawn(async move { completions.deliver_forever().await });
-        Ok(Server { shared, local_addr, stop_accepting, runtime: Some(runtime) })
+        Ok(Server {
+            shared,
+            local_addr,
+            stop_accepting,
+            runtime: Some(runtime),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -165,7 +189,8 @@ impl Server {
     /// Blocking: call it without holding the GIL.
     pub fn finish_shutdown(&mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        while self.shared.stats.connections.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        while self.shared.stats.connections.load(Ordering::SeqCst) > 0 && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
         self.shared.handoff.discard_pending();
@@ -206,7 +231,12 @@ fn bind(config: &ServerConfig) -> io::Result<std::net::TcpListener> {
     let address: SocketAddr = (host, config.port)
         .to_socket_addrs()?
         .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot resolve host {host:?}")))?;
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot resolve host {host:?}"),
+            )
+        })?;
     let domain = socket2::Domain::for_address(address);
     let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
     socket.set_reuse_address(true)?;

@@ -22,7 +22,11 @@ impl<S> ScannedIo<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for ScannedIo<S> {
-    fn poll_read(mut self: Pin<&mut Self>, context: &mut Context<'_>, buffer: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffer: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buffer.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(context, buffer);
         if let Poll::Ready(Ok(())) = result {
@@ -36,7 +40,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for ScannedIo<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for ScannedIo<S> {
-    fn poll_write(mut self: Pin<&mut Self>, context: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(context, data)
     }
 

@@ -166,7 +166,7 @@ async def return_none(request):
 
 @app.get("/return/unicode")
 async def return_unicode(request):
-    return {"text": "héllo \"quoted\" \n ✓", "big": 2**70}
+    return {"text": 'héllo "quoted" \n ✓', "big": 2**70}
 
 
 @app.get("/return/unserialisable")
