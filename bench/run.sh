@@ -43,23 +43,23 @@ trap 'cleanup; rm -rf "$WORK"' EXIT INT TERM
 
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-start_server() {  # name port
+start_server() {  # name port; runs in a background subshell, which each branch replaces (exec)
     local name=$1 port=$2
     case $name in
         hyperdjango)
-            taskset -c 1 "$PYTHON" bench/apps/hyperdjango_app.py "$port" ;;
+            exec taskset -c 1 "$PYTHON" bench/apps/hyperdjango_app.py "$port" ;;
         uvicorn-raw)
-            taskset -c 1 "$BIN/uvicorn" --app-dir bench/apps asgi_raw:app --port "$port" --loop uvloop \
+            exec taskset -c 1 "$BIN/uvicorn" --app-dir bench/apps asgi_raw:app --port "$port" --loop uvloop \
                 --http httptools --no-access-log --log-level warning ;;
         uvicorn-starlette)
-            taskset -c 1 "$BIN/uvicorn" --app-dir bench/apps starlette_app:app --port "$port" --loop uvloop \
+            exec taskset -c 1 "$BIN/uvicorn" --app-dir bench/apps starlette_app:app --port "$port" --loop uvloop \
                 --http httptools --no-access-log --log-level warning ;;
         granian-rsgi)
-            (cd bench/apps && exec taskset -c 1 "$BIN/granian" --interface rsgi --workers 1 --runtime-threads 1 \
-                --loop uvloop --no-access-log --log-level warning --port "$port" rsgi_raw:app) ;;
+            cd bench/apps && exec taskset -c 1 "$BIN/granian" --interface rsgi --workers 1 --runtime-threads 1 \
+                --loop uvloop --no-access-log --log-level warning --port "$port" rsgi_raw:app ;;
         granian-asgi)
-            (cd bench/apps && exec taskset -c 1 "$BIN/granian" --interface asgi --workers 1 --runtime-threads 1 \
-                --loop uvloop --no-access-log --log-level warning --port "$port" asgi_raw:app) ;;
+            cd bench/apps && exec taskset -c 1 "$BIN/granian" --interface asgi --workers 1 --runtime-threads 1 \
+                --loop uvloop --no-access-log --log-level warning --port "$port" asgi_raw:app ;;
         nginx)
             mkdir -p "$WORK/nginx/logs"
             cat > "$WORK/nginx/nginx.conf" <<CONF
@@ -77,7 +77,7 @@ http {
     }
 }
 CONF
-            taskset -c 1 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/logs/error.log" ;;
+            exec taskset -c 1 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/logs/error.log" ;;
         *) echo "unknown server $name" >&2; return 1 ;;
     esac
 }

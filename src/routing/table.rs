@@ -53,7 +53,9 @@ impl Leaf {
 
 #[derive(Clone, Debug, Default)]
 struct Node {
-    literals: FxHashMap<String, Node>,
+    /// Literal children, scanned comparing lengths first: cheaper than hashing
+    /// the segment (measured) for the handful of children most nodes have.
+    literals: Vec<(Box<str>, Node)>,
     /// Typed parameters in precedence order (int, uuid, slug, str).
     params: Vec<(ParamKind, Node)>,
     /// A `{name:path}` catch-all ending here: index into `leaves`.
@@ -118,40 +120,42 @@ pub enum Resolution<'t, 'p> {
     NotFound,
 }
 
-/// A request path split into raw and decoded segments (no allocation for
-/// paths of up to 8 segments without escapes).
-struct Segments<'p> {
-    path: &'p str,
-    starts: SmallVec<[usize; 8]>,
-    decoded: SmallVec<[Option<Cow<'p, str>>; 8]>,
+fn literal_order(text: &str, wanted: &str) -> std::cmp::Ordering {
+    text.len()
+        .cmp(&wanted.len())
+        .then_with(|| text.as_bytes().cmp(wanted.as_bytes()))
 }
 
-impl<'p> Segments<'p> {
-    fn split(path: &'p str) -> Option<Segments<'p>> {
-        let rest = path.strip_prefix('/')?;
-        let mut starts = SmallVec::new();
-        let mut decoded = SmallVec::new();
-        let mut offset = 1;
-        for raw in rest.split('/') {
-            starts.push(offset);
-            decoded.push(percent_decode(raw, false));
-            offset += raw.len() + 1;
+/// The request path being matched: segments are cut lazily at each trie
+/// level (no up-front split), and decoded only when the path has escapes.
+struct PathCursor<'p> {
+    path: &'p str,
+    escaped: bool,
+}
+
+impl<'p> PathCursor<'p> {
+    fn new(path: &'p str) -> Option<PathCursor<'p>> {
+        let escaped = memchr::memchr(b'%', path.as_bytes()).is_some();
+        path.starts_with('/')
+            .then_some(PathCursor { path, escaped })
+    }
+
+    /// The segment starting at byte `start` (just after a '/'), and where the
+    /// next one starts (`None` at the end of the path).
+    fn segment(&self, start: usize) -> (&'p str, Option<usize>) {
+        let rest = &self.path[start..];
+        match memchr::memchr(b'/', rest.as_bytes()) {
+            Some(slash) => (&rest[..slash], Some(start + slash + 1)),
+            None => (rest, None),
         }
-        Some(Segments {
-            path,
-            starts,
-            decoded,
-        })
     }
 
-    fn len(&self) -> usize {
-        self.decoded.len()
-    }
-
-    /// The decoded rest of the path from segment `index` on, slashes kept.
-    fn remainder(&self, index: usize) -> Option<Cow<'p, str>> {
-        let start = *self.starts.get(index)?;
-        percent_decode(&self.path[start..], false)
+    fn decode(&self, raw: &'p str) -> Option<Cow<'p, str>> {
+        if self.escaped {
+            percent_decode(raw, false)
+        } else {
+            Some(Cow::Borrowed(raw))
+        }
     }
 }
 
@@ -189,7 +193,18 @@ impl RouteTable {
                 Segment::Literal(text) => {
                     let decoded =
                         percent_decode(text, false).map_or_else(|| text.clone(), Cow::into_owned);
-                    node = node.literals.entry(decoded).or_default();
+                    let position = match node
+                        .literals
+                        .binary_search_by(|(text, _)| literal_order(text, &decoded))
+                    {
+                        Ok(position) => position,
+                        Err(position) => {
+                            node.literals
+                                .insert(position, (decoded.into_boxed_str(), Node::default()));
+                            position
+                        }
+                    };
+                    node = &mut node.literals[position].1;
                 }
                 Segment::Param(ParamKind::Path) => catch_all = true,
                 Segment::Param(kind) => {
@@ -267,7 +282,7 @@ impl RouteTable {
                 };
             }
         }
-        let Some(segments) = Segments::split(path) else {
+        let Some(cursor) = PathCursor::new(path) else {
             return Resolution::NotFound;
         };
         let mut search = Search {
@@ -276,7 +291,7 @@ impl RouteTable {
             found: None,
             captured: SmallVec::new(),
         };
-        self.walk(&self.root, &segments, 0, &mut search);
+        self.walk(&self.root, &cursor, Some(1), &mut search);
         if let Some((leaf, values)) = search.found {
             if let Some(entry) = self.leaves[leaf].entry(method) {
                 return Resolution::Found {
@@ -304,7 +319,7 @@ impl RouteTable {
             None => format!("{path}/"),
         };
         let matched = {
-            let Some(segments) = Segments::split(&toggled) else {
+            let Some(cursor) = PathCursor::new(&toggled) else {
                 return Resolution::NotFound;
             };
             let mut search = Search {
@@ -313,7 +328,7 @@ impl RouteTable {
                 found: None,
                 captured: SmallVec::new(),
             };
-            self.walk(&self.root, &segments, 0, &mut search);
+            self.walk(&self.root, &cursor, Some(1), &mut search);
             search.first_match.is_some()
         };
         if matched {
@@ -324,28 +339,35 @@ impl RouteTable {
     }
 
     /// Depth-first in precedence order; returns true once the search is over.
+    /// Depth-first in precedence order from the segment starting at byte
+    /// `start` (`None`: the path is used up); returns true once the search is over.
     fn walk<'p>(
         &self,
         node: &Node,
-        segments: &Segments<'p>,
-        index: usize,
+        path: &PathCursor<'p>,
+        start: Option<usize>,
         search: &mut Search<'_, 'p>,
     ) -> bool {
-        if index == segments.len() {
+        let Some(start) = start else {
             return node.leaf.is_some_and(|leaf| self.visit(leaf, search));
-        }
-        let Some(segment) = segments.decoded[index].as_ref() else {
+        };
+        let (raw, next) = path.segment(start);
+        let Some(segment) = path.decode(raw) else {
             return false; // not UTF-8 once decoded: matches nothing
         };
-        if let Some(child) = node.literals.get(segment.as_ref()) {
-            if self.walk(child, segments, index + 1, search) {
+        let literal = node
+            .literals
+            .binary_search_by(|(text, _)| literal_order(text, &segment));
+        if let Ok(position) = literal {
+            let child = &node.literals[position].1;
+            if self.walk(child, path, next, search) {
                 return true;
             }
         }
         for (kind, child) in &node.params {
-            if kind.matches(segment) {
+            if kind.matches(&segment) {
                 search.captured.push(segment.clone());
-                let done = self.walk(child, segments, index + 1, search);
+                let done = self.walk(child, path, next, search);
                 search.captured.pop();
                 if done {
                     return true;
@@ -353,7 +375,10 @@ impl RouteTable {
             }
         }
         if let Some(leaf) = node.catch_all {
-            if let Some(rest) = segments.remainder(index).filter(|rest| !rest.is_empty()) {
+            if let Some(rest) = path
+                .decode(&path.path[start..])
+                .filter(|rest| !rest.is_empty())
+            {
                 search.captured.push(rest);
                 let done = self.visit(leaf, search);
                 search.captured.pop();
@@ -369,7 +394,8 @@ impl RouteTable {
             // Redirect check: any match will do.
             None => true,
             Some(method) if self.leaves[leaf].entry(method).is_some() => {
-                search.found = Some((leaf, search.captured.clone()));
+                // The search ends here, so the captured values can be moved out.
+                search.found = Some((leaf, std::mem::take(&mut search.captured)));
                 true
             }
             Some(_) => false,
