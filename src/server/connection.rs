@@ -95,6 +95,10 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(shared.config.header_read_timeout)
         .keep_alive(true)
+        // Copy head and body into one buffer and write once: for the small
+        // answers that dominate, cheaper than a two-part writev (measured
+        // 88k -> 91-94k req/s). Revisit with large streamed bodies.
+        .writev(false)
         // Not `pipeline_flush(true)`: with it hyper 1.12 never flushes the
         // automatic 400/431 it writes for a malformed head before closing.
         // The head must fit in the read buffer; beyond it hyper answers 431.
