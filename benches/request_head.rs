@@ -51,7 +51,11 @@ fn head(criterion: &mut Criterion) {
         bench.iter(|| {
             let mut headers = [httparse::EMPTY_HEADER; 64];
             let mut request = httparse::Request::new(&mut headers);
-            black_box(request.parse(black_box(REQUEST)).map(|status| status.is_complete()))
+            black_box(
+                request
+                    .parse(black_box(REQUEST))
+                    .map(|status| status.is_complete()),
+            )
         })
     });
     group.bench_function("httparse + HeaderMap (what hyper does)", |bench| {

@@ -90,7 +90,7 @@ impl PyRouteTable {
             Resolution::Found { route_id, params } => {
                 let values = PyDict::new(py);
                 for (name, value, _) in params.iter() {
-                    values.set_item(name, value)?;
+                    values.set_item(name, value.as_ref())?;
                 }
                 ("found", route_id, values).into_pyobject(py)?.into_any()
             }

@@ -20,7 +20,7 @@ fn found(table: &RouteTable, method: &str, path: &str) -> Option<(usize, Vec<(St
             route_id,
             params
                 .iter()
-                .map(|(name, value, _)| (name.to_owned(), value.to_owned()))
+                .map(|(name, value, _)| (name.to_owned(), value.into_owned()))
                 .collect(),
         )),
         _ => None,

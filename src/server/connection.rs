@@ -181,7 +181,7 @@ async fn answer(
             route_id,
             params
                 .iter()
-                .map(|(_, value, _)| value.to_owned())
+                .map(|(_, value, _)| value.into_owned())
                 .collect(),
         ),
         Resolution::NotFound => return (not_found(), false),
