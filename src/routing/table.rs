@@ -427,51 +427,99 @@ impl RouteTable {
 
     /// Depth-first in precedence order; returns true once the search is over.
     /// Depth-first in precedence order from the segment starting at byte
-    /// `start` (`None`: the path is used up); returns true once the search is over.
+    /// `start` (`None`: the path is used up); returns true once the search is
+    /// over. Where a node offers one way on (the usual case) it loops instead
+    /// of recursing; it recurses only where it may have to backtrack.
     fn walk<'p>(
+        &self,
+        mut node: &Node,
+        path: &PathCursor<'p>,
+        mut start: Option<usize>,
+        search: &mut Search<'_>,
+    ) -> bool {
+        let depth = search.captured.len();
+        loop {
+            let Some(at) = start else {
+                let done = node.leaf.is_some_and(|leaf| self.visit(leaf, search));
+                return done || Self::backtrack(search, depth);
+            };
+            let (raw, next) = path.segment(at);
+            let Some(segment) = path.decode(raw) else {
+                return Self::backtrack(search, depth); // not UTF-8 once decoded
+            };
+            let literal = if node.literals.is_empty() {
+                None
+            } else {
+                node.find_literal(LiteralKey::of(&segment), &segment)
+            };
+            let single_way = node.params.len()
+                + usize::from(node.catch_all.is_some())
+                + usize::from(literal.is_some())
+                <= 1;
+            if single_way {
+                if let Some(position) = literal {
+                    node = &node.literals[position].node;
+                    start = next;
+                    continue;
+                }
+                if let [(kind, child)] = node.params.as_slice() {
+                    if !kind.matches(&segment) {
+                        return Self::backtrack(search, depth);
+                    }
+                    search.captured.push((at as u32, (at + raw.len()) as u32));
+                    node = child;
+                    start = next;
+                    continue;
+                }
+            }
+            let done = self.branch(node, path, at, raw, &segment, literal, next, search);
+            return done || Self::backtrack(search, depth);
+        }
+    }
+
+    /// Undoes the captures of a failed path; always false, for `||` chains.
+    fn backtrack(search: &mut Search<'_>, depth: usize) -> bool {
+        search.captured.truncate(depth);
+        false
+    }
+
+    /// A node with several ways on: try each in precedence order.
+    #[allow(clippy::too_many_arguments)]
+    fn branch<'p>(
         &self,
         node: &Node,
         path: &PathCursor<'p>,
-        start: Option<usize>,
+        at: usize,
+        raw: &str,
+        segment: &str,
+        literal: Option<usize>,
+        next: Option<usize>,
         search: &mut Search<'_>,
     ) -> bool {
-        let Some(start) = start else {
-            return node.leaf.is_some_and(|leaf| self.visit(leaf, search));
-        };
-        let (raw, next) = path.segment(start);
-        let Some(segment) = path.decode(raw) else {
-            return false; // not UTF-8 once decoded: matches nothing
-        };
-        if !node.literals.is_empty() {
-            let key = LiteralKey::of(&segment);
-            if let Some(position) = node.find_literal(key, &segment) {
-                let child = &node.literals[position].node;
-                if self.walk(child, path, next, search) {
-                    return true;
-                }
+        if let Some(position) = literal {
+            if self.walk(&node.literals[position].node, path, next, search) {
+                return true;
             }
         }
         for (kind, child) in &node.params {
-            if kind.matches(&segment) {
-                search
-                    .captured
-                    .push((start as u32, (start + raw.len()) as u32));
-                let done = self.walk(child, path, next, search);
-                search.captured.pop();
-                if done {
+            if kind.matches(segment) {
+                search.captured.push((at as u32, (at + raw.len()) as u32));
+                if self.walk(child, path, next, search) {
                     return true;
                 }
+                search.captured.pop();
             }
         }
         if let Some(leaf) = node.catch_all {
             let rest_is_valid = path
-                .decode(&path.path[start..])
+                .decode(&path.path[at..])
                 .is_some_and(|rest| !rest.is_empty());
             if rest_is_valid {
-                search.captured.push((start as u32, path.path.len() as u32));
-                let done = self.visit(leaf, search);
+                search.captured.push((at as u32, path.path.len() as u32));
+                if self.visit(leaf, search) {
+                    return true;
+                }
                 search.captured.pop();
-                return done;
             }
         }
         false
