@@ -1,8 +1,9 @@
 """Route resolution from Python, crossing included (run by `make bench`, not by `make test`).
 
-    .venv/bin/python -m pytest bench/test_router_resolve.py --benchmark-only
+.venv/bin/python -m pytest bench/test_router_resolve.py --benchmark-only
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -15,13 +16,7 @@ ROUTES_FILE = Path(__file__).parent.parent / "benches" / "github_routes.rs"
 
 def load_routes() -> list[tuple[str, str]]:
     """The same ~130 GitHub-like routes as the criterion benchmark."""
-    routes = []
-    for line in ROUTES_FILE.read_text().splitlines():
-        line = line.strip()
-        if line.startswith('("'):
-            method, pattern = (part.strip().strip('"') for part in line.strip("(),").split(",", 1))
-            routes.append((method, pattern))
-    return routes
+    return re.findall(r'\(\s*"([A-Z]+)",\s*"([^"]+)",?\s*\)', ROUTES_FILE.read_text())
 
 
 async def handler(request, **params):
@@ -48,8 +43,15 @@ def test_resolve(benchmark, app: HyperApp, path: str) -> None:
 
 
 def test_match_with_conversion(benchmark, app: HyperApp) -> None:
-    route, params = benchmark(app.router.match, "GET", "/repos/rust-lang/rust/issues/12345/comments/987654")
-    assert params == {"owner": "rust-lang", "repo": "rust", "issue_number": 12345, "comment_id": 987654}
+    route, params = benchmark(
+        app.router.match, "GET", "/repos/rust-lang/rust/issues/12345/comments/987654"
+    )
+    assert params == {
+        "owner": "rust-lang",
+        "repo": "rust",
+        "issue_number": 12345,
+        "comment_id": 987654,
+    }
 
 
 if __name__ == "__main__":

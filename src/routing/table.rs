@@ -19,6 +19,22 @@ struct Entry {
     kinds: Vec<ParamKind>,
 }
 
+impl Entry {
+    fn found<'t, 'p>(&'t self, path: &'p str, escaped: bool, spans: Spans) -> Resolution<'t, 'p> {
+        let params = Params {
+            names: &self.names,
+            kinds: &self.kinds,
+            path,
+            escaped,
+            spans,
+        };
+        Resolution::Found {
+            route_id: self.route_id,
+            params,
+        }
+    }
+}
+
 /// Every route of one shape (same literals and converters), across methods.
 #[derive(Clone, Debug, Default)]
 struct Leaf {
@@ -355,16 +371,7 @@ impl RouteTable {
                 .get(path)
                 .and_then(|&leaf| self.leaves[leaf].entry(method))
             {
-                return Resolution::Found {
-                    route_id: entry.route_id,
-                    params: Params {
-                        names: &entry.names,
-                        kinds: &entry.kinds,
-                        path,
-                        escaped: false,
-                        spans: SmallVec::new(),
-                    },
-                };
+                return entry.found(path, false, SmallVec::new());
             }
         }
         let Some(cursor) = PathCursor::new(path) else {
@@ -379,16 +386,7 @@ impl RouteTable {
         self.walk(&self.root, &cursor, Some(1), &mut search);
         if let Some((leaf, position, spans)) = search.found {
             if let Some(entry) = self.leaves[leaf].entries.get(position) {
-                return Resolution::Found {
-                    route_id: entry.route_id,
-                    params: Params {
-                        names: &entry.names,
-                        kinds: &entry.kinds,
-                        path,
-                        escaped: cursor.escaped,
-                        spans,
-                    },
-                };
+                return entry.found(path, cursor.escaped, spans);
             }
         }
         if let Some(leaf) = search.first_match {
