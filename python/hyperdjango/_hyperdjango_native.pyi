@@ -21,6 +21,8 @@ class Request:
     @property
     def headers(self) -> Any: ...  # hyperdjango.datastructures.Headers
     @property
+    def cookies(self) -> dict[str, str]: ...
+    @property
     def json(self) -> Any: ...
     @property
     def text(self) -> str: ...
@@ -58,6 +60,7 @@ class Server:
         port: int,
         prod: bool,
         max_body_size: int,
+        trusted_proxies: list[str] | None = None,
         worker_threads: int | None = None,
     ) -> None: ...
     def start(self) -> tuple[str, int]: ...

@@ -183,6 +183,7 @@ def serve(app: HyperApp, host: str, port: int, prod: bool) -> None:
         port=port,
         prod=prod,
         max_body_size=app.max_body_size,
+        trusted_proxies=app.trusted_proxies,
     )
     dispatcher.server = server
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -28,6 +29,11 @@ class HyperApp:
     refused with 413 before they are read. ``sync_workers`` is the size of the
     thread pool that runs plain ``def`` handlers, so a blocking handler never
     stalls the others.
+
+    ``trusted_proxies`` lists the addresses or CIDR networks of reverse proxies
+    whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed for
+    ``request.client_ip`` and ``request.is_secure`` (default: loopback only, so
+    a client cannot spoof its address by sending the headers itself).
     """
 
     def __init__(
@@ -36,6 +42,7 @@ class HyperApp:
         *,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         sync_workers: int = 40,
+        trusted_proxies: Iterable[str] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"app name must be a non-empty str, not {name!r}")
@@ -49,6 +56,7 @@ class HyperApp:
             )
         if not isinstance(sync_workers, int) or sync_workers < 1:
             raise ValueError(f"sync_workers must be a positive int, not {sync_workers!r}")
+        self.trusted_proxies = _check_proxies(trusted_proxies)
         self.name = name
         self.max_body_size = max_body_size
         self.sync_workers = sync_workers
@@ -112,3 +120,19 @@ class HyperApp:
 
     def __repr__(self) -> str:
         return f"<HyperApp {self.name!r} with {len(self.router.routes)} routes>"
+
+
+def _check_proxies(proxies: Iterable[str] | None) -> list[str]:
+    if proxies is None:
+        return ["127.0.0.0/8", "::1/128"]
+    if isinstance(proxies, str):
+        raise TypeError("trusted_proxies must be a list of addresses or networks, not a str")
+    checked = []
+    for proxy in proxies:
+        try:
+            checked.append(str(ipaddress.ip_network(proxy, strict=False)))
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"trusted_proxies: {proxy!r} is not an IP address or CIDR network"
+            ) from error
+    return checked

@@ -6,8 +6,12 @@ native core turns those into responses without building a ``Response``.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from . import _hyperdjango_native as _native
 from .datastructures import Headers
@@ -15,6 +19,13 @@ from .datastructures import Headers
 __all__ = ["Response"]
 
 HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# RFC 6265 cookie-name: an HTTP token.
+_COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Characters a cookie value may carry unencoded (RFC 6265 cookie-octet, minus "%").
+_COOKIE_SAFE = "!#$&'()*+-./:<=>?@[]^_`{|}~"
+_SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 
 
 class Response:
@@ -65,5 +76,114 @@ class Response:
         """Plain text, ``text/plain; charset=utf-8``."""
         return cls(content, status, headers, "text/plain; charset=utf-8")
 
+    @classmethod
+    def redirect(cls, url: str, status: int = 302, headers: HeadersLike = None) -> Response:
+        """A redirect to ``url`` (301, 302, 303, 307 or 308; 302 by default)."""
+        if status not in REDIRECT_STATUSES:
+            raise ValueError(
+                f"redirect status must be one of {sorted(REDIRECT_STATUSES)}, not {status!r}"
+            )
+        if not isinstance(url, str) or not url:
+            raise ValueError(f"redirect URL must be a non-empty str, not {url!r}")
+        if any(character in url for character in "\r\n\0"):
+            raise ValueError(f"redirect URL must not contain CR, LF or NUL: {url!r}")
+        response = cls(b"", status, headers)
+        response.headers["location"] = url
+        return response
+
+    def set_cookie(
+        self,
+        name: str,
+        value: str = "",
+        *,
+        max_age: int | None = None,
+        expires: datetime.datetime | int | float | str | None = None,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = "lax",
+    ) -> None:
+        """Add a ``Set-Cookie`` header (several cookies give several headers).
+
+        ``value`` is percent-encoded where RFC 6265 requires; ``expires`` takes a
+        datetime, a Unix timestamp or a preformatted HTTP date; ``samesite`` is
+        ``"strict"``, ``"lax"`` (default), ``"none"`` (requires ``secure=True``) or None.
+        """
+        if not isinstance(name, str) or not _COOKIE_NAME.match(name):
+            raise ValueError(
+                f"invalid cookie name {name!r}: use letters, digits and !#$%&'*+-.^_`|~"
+            )
+        if not isinstance(value, str):
+            raise TypeError(f"cookie {name!r} value must be a str, not {type(value).__name__}")
+        parts = [f"{name}={quote(value, safe=_COOKIE_SAFE)}"]
+        if max_age is not None:
+            if isinstance(max_age, bool) or not isinstance(max_age, int):
+                raise TypeError(
+                    f"cookie {name!r} max_age must be an int (seconds), not {max_age!r}"
+                )
+            parts.append(f"Max-Age={max_age}")
+        if expires is not None:
+            parts.append(f"Expires={_http_date(expires)}")
+        for attribute, text in (("Path", path), ("Domain", domain)):
+            if text is not None:
+                if any(character in text for character in ";\r\n\0"):
+                    raise ValueError(
+                        f"cookie {name!r} {attribute.lower()} must not contain ';', CR, LF or NUL"
+                    )
+                parts.append(f"{attribute}={text}")
+        if secure:
+            parts.append("Secure")
+        if httponly:
+            parts.append("HttpOnly")
+        if samesite is not None:
+            same_site = _SAMESITE.get(str(samesite).lower())
+            if same_site is None:
+                raise ValueError(
+                    f"samesite must be 'strict', 'lax', 'none' or None, not {samesite!r}"
+                )
+            if same_site == "None" and not secure:
+                raise ValueError(
+                    "samesite='none' requires secure=True (browsers reject it otherwise)"
+                )
+            parts.append(f"SameSite={same_site}")
+        self.headers.add("set-cookie", "; ".join(parts))
+
+    def delete_cookie(
+        self,
+        name: str,
+        *,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = "lax",
+    ) -> None:
+        """Tell the client to drop cookie ``name`` (same ``path``/``domain`` as when it was set)."""
+        self.set_cookie(
+            name,
+            "",
+            max_age=0,
+            expires=0,
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
+
     def __repr__(self) -> str:
         return f"<Response {self.status_code} {len(self.body)} bytes>"
+
+
+def _http_date(value: datetime.datetime | int | float | str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+        return email.utils.format_datetime(moment.astimezone(datetime.UTC), usegmt=True)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return email.utils.formatdate(value, usegmt=True)
+    raise TypeError(
+        f"expires must be a datetime, a Unix timestamp or an HTTP date str, not {value!r}"
+    )

@@ -2,6 +2,7 @@
 //! Python objects only when an attribute is first read.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri, Version};
@@ -12,6 +13,8 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use tokio::sync::oneshot;
 
 use super::helpers::{helpers, http_error};
+use crate::http::cookies::parse_cookies;
+use crate::http::proxy::TrustedProxies;
 use crate::http::query::{parse_query, percent_decode};
 use crate::server::{NativeResponse, PendingRequest};
 
@@ -30,19 +33,25 @@ pub struct Request {
     headers: HeaderMap,
     body: Bytes,
     peer: SocketAddr,
+    trusted_proxies: Arc<TrustedProxies>,
     path_params: Option<Py<PyDict>>,
     cached_path_params: PyOnceLock<Py<PyDict>>,
     reply: Mutex<Option<oneshot::Sender<NativeResponse>>>,
     cached_path: PyOnceLock<Py<PyString>>,
     cached_query: PyOnceLock<Py<PyAny>>,
     cached_headers: PyOnceLock<Py<PyAny>>,
+    cached_cookies: PyOnceLock<Py<PyDict>>,
     cached_json: PyOnceLock<Py<PyAny>>,
     cached_text: PyOnceLock<Py<PyString>>,
     cached_bytes: PyOnceLock<Py<PyBytes>>,
 }
 
 impl Request {
-    pub fn new(pending: PendingRequest, path_params: Option<Py<PyDict>>) -> Request {
+    pub fn new(
+        pending: PendingRequest,
+        path_params: Option<Py<PyDict>>,
+        trusted_proxies: Arc<TrustedProxies>,
+    ) -> Request {
         Request {
             method: pending.method,
             uri: pending.uri,
@@ -50,12 +59,14 @@ impl Request {
             headers: pending.headers,
             body: pending.body,
             peer: pending.peer,
+            trusted_proxies,
             path_params,
             cached_path_params: PyOnceLock::new(),
             reply: Mutex::new(Some(pending.reply)),
             cached_path: PyOnceLock::new(),
             cached_query: PyOnceLock::new(),
             cached_headers: PyOnceLock::new(),
+            cached_cookies: PyOnceLock::new(),
             cached_json: PyOnceLock::new(),
             cached_text: PyOnceLock::new(),
             cached_bytes: PyOnceLock::new(),
@@ -157,6 +168,26 @@ impl Request {
                     .map(Bound::unbind)
             })
             .map(|headers| headers.bind(py).clone())
+    }
+
+    /// Cookies sent by the client, `{name: value}` (parsed natively, on first
+    /// access; malformed pairs are skipped, never an error).
+    #[getter]
+    fn cookies<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.cached_cookies
+            .get_or_try_init(py, || {
+                let cookies = PyDict::new(py);
+                let headers = self
+                    .headers
+                    .get_all(http::header::COOKIE)
+                    .iter()
+                    .map(|value| value.as_bytes());
+                for (name, value) in parse_cookies(headers) {
+                    cookies.set_item(name, value)?;
+                }
+                Ok::<_, PyErr>(cookies.unbind())
+            })
+            .map(|cookies| cookies.bind(py).clone())
     }
 
     /// The body parsed as JSON (parsed once, on first access).
@@ -265,16 +296,31 @@ impl Request {
         (self.peer.ip().to_string(), self.peer.port())
     }
 
-    /// The directly connected peer's address.
+    /// The client's address: the peer, or, when the peer is a trusted proxy
+    /// (`HyperApp(trusted_proxies=...)`, loopback by default), the client it
+    /// reports in `X-Forwarded-For`.
     #[getter]
     fn client_ip(&self) -> String {
-        self.peer.ip().to_string()
+        let forwarded = self
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok());
+        self.trusted_proxies
+            .client_ip(self.peer.ip(), forwarded)
+            .to_string()
     }
 
-    /// Request bodies here are plain HTTP (TLS ends at the reverse proxy).
+    /// True when a trusted proxy reports the original request was HTTPS
+    /// (`X-Forwarded-Proto: https`); this server itself speaks plain HTTP.
     #[getter]
     fn is_secure(&self) -> bool {
-        false
+        let proto = self
+            .headers
+            .get_all("x-forwarded-proto")
+            .iter()
+            .filter_map(|value| value.to_str().ok());
+        self.trusted_proxies.is_secure(self.peer.ip(), proto)
     }
 
     fn __repr__(&self) -> String {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString};
@@ -18,6 +18,7 @@ use pyo3::types::{PyDict, PyInt, PyString};
 use super::request::Request;
 use super::response::convert_result;
 use super::router::PyRouteTable;
+use crate::http::proxy::TrustedProxies;
 use crate::routing::ParamKind;
 use crate::server::{Completions, Handoff, NativeResponse, PendingRequest, Server, ServerConfig};
 
@@ -41,6 +42,7 @@ pub struct PyServer {
     targets: Vec<RouteTarget>,
     handoff: Arc<Handoff<PendingRequest>>,
     completions: Arc<Completions>,
+    trusted_proxies: Arc<TrustedProxies>,
     server: Mutex<Option<Server>>,
     batch: Mutex<Vec<PendingRequest>>,
     schedule: Py<PyAny>,
@@ -58,7 +60,7 @@ impl PyServer {
     /// `targets[route_id] = (handler, is_async, [(param_name, converter), ...])`;
     /// `dispatcher` provides `schedule`, `run_sync` and `error_response`.
     #[new]
-    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, worker_threads=None))]
+    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, trusted_proxies=None, worker_threads=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -69,8 +71,13 @@ impl PyServer {
         port: u16,
         prod: bool,
         max_body_size: u64,
+        trusted_proxies: Option<Vec<String>>,
         worker_threads: Option<usize>,
     ) -> PyResult<Self> {
+        let trusted_proxies = match trusted_proxies {
+            Some(specs) => TrustedProxies::parse(&specs).map_err(PyValueError::new_err)?,
+            None => TrustedProxies::default(),
+        };
         let mut config = ServerConfig::new(host, port);
         config.prod = prod;
         config.max_body_size = max_body_size;
@@ -101,6 +108,7 @@ impl PyServer {
                 Handoff::new().map_err(|error| PyOSError::new_err(error.to_string()))?,
             ),
             completions: Arc::new(Completions::default()),
+            trusted_proxies: Arc::new(trusted_proxies),
             server: Mutex::new(None),
             batch: Mutex::new(Vec::with_capacity(256)),
             schedule: dispatcher.getattr("schedule")?.unbind(),
@@ -226,7 +234,11 @@ impl PyServer {
         };
         let request = match Bound::new(
             py,
-            Request::new(pending, kwargs.as_ref().map(|k| k.clone().unbind())),
+            Request::new(
+                pending,
+                kwargs.as_ref().map(|k| k.clone().unbind()),
+                Arc::clone(&self.trusted_proxies),
+            ),
         ) {
             Ok(request) => request,
             Err(error) => {

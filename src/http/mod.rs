@@ -3,8 +3,10 @@
 //!
 //! Nothing here imports PyO3, so `cargo test --no-default-features` reaches it.
 
+pub mod cookies;
 pub mod framing;
 pub mod json;
+pub mod proxy;
 pub mod query;
 pub mod validate;
 
