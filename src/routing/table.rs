@@ -20,12 +20,11 @@ struct Entry {
 }
 
 impl Entry {
-    fn found<'t, 'p>(&'t self, path: &'p str, escaped: bool, spans: Spans) -> Resolution<'t, 'p> {
+    fn found<'t, 'p>(&'t self, path: &'p str, spans: Spans) -> Resolution<'t, 'p> {
         let params = Params {
             names: &self.names,
             kinds: &self.kinds,
             path,
-            escaped,
             spans,
         };
         Resolution::Found {
@@ -83,6 +82,34 @@ struct LiteralKey {
 }
 
 impl LiteralKey {
+    /// The key of `bytes[start..start + length]`, read with one 8-byte load
+    /// from the path when it has 8 bytes left (the bytes past the segment are
+    /// masked off), instead of a byte loop.
+    fn within(bytes: &[u8], start: usize, length: usize) -> LiteralKey {
+        let window = bytes.get(start..).and_then(|rest| rest.first_chunk::<8>());
+        match window {
+            Some(window) if length > 0 => {
+                let word = u64::from_le_bytes(*window);
+                let prefix = if length >= 8 {
+                    word
+                } else {
+                    word & ((1u64 << (length * 8)) - 1)
+                };
+                LiteralKey { length, prefix }
+            }
+            _ => {
+                let end = (start + length).min(bytes.len());
+                let text = bytes.get(start..end).unwrap_or_default();
+                let prefix = text
+                    .iter()
+                    .take(8)
+                    .rev()
+                    .fold(0, |prefix, &byte| (prefix << 8) | u64::from(byte));
+                LiteralKey { length, prefix }
+            }
+        }
+    }
+
     fn of(text: &str) -> LiteralKey {
         let bytes = text.as_bytes();
         // One 8-byte load, or a few shifts for short texts: no memcpy, whose
@@ -163,17 +190,12 @@ pub struct Params<'t, 'p> {
     names: &'t [String],
     kinds: &'t [ParamKind],
     path: &'p str,
-    escaped: bool,
     spans: Spans,
 }
 
 impl<'t, 'p> Params<'t, 'p> {
     /// `(name, decoded value, converter)` of each parameter.
     pub fn iter(&self) -> impl Iterator<Item = (&'t str, Cow<'p, str>, ParamKind)> + '_ {
-        let cursor = PathCursor {
-            path: self.path,
-            escaped: self.escaped,
-        };
         self.names
             .iter()
             .zip(self.spans.iter())
@@ -183,7 +205,7 @@ impl<'t, 'p> Params<'t, 'p> {
                 // Every span was decoded once already during matching, so this succeeds.
                 (
                     name.as_str(),
-                    cursor.decode(raw).unwrap_or(Cow::Borrowed(raw)),
+                    percent_decode(raw, false).unwrap_or(Cow::Borrowed(raw)),
                     *kind,
                 )
             })
@@ -217,36 +239,33 @@ pub enum Resolution<'t, 'p> {
 }
 
 /// The request path being matched: segments are cut lazily at each trie
-/// level (no up-front split), and decoded only when the path has escapes.
+/// level (no up-front split); one that holds a `%` is decoded, others are
+/// borrowed as they are.
 struct PathCursor<'p> {
     path: &'p str,
-    escaped: bool,
 }
 
 impl<'p> PathCursor<'p> {
     fn new(path: &'p str) -> Option<PathCursor<'p>> {
-        let escaped = memchr::memchr(b'%', path.as_bytes()).is_some();
-        path.starts_with('/')
-            .then_some(PathCursor { path, escaped })
+        path.starts_with('/').then_some(PathCursor { path })
     }
 
-    /// The segment starting at byte `start` (just after a '/'), and where the
-    /// next one starts (`None` at the end of the path).
-    fn segment(&self, start: usize) -> (&'p str, Option<usize>) {
-        let rest = &self.path[start..];
-        // Segments are short: a plain loop beats memchr's call and setup.
-        match rest.bytes().position(|byte| byte == b'/') {
-            Some(slash) => (&rest[..slash], Some(start + slash + 1)),
-            None => (rest, None),
+    /// The segment starting at byte `start` (just after a '/'), where the next
+    /// one starts (`None` at the end of the path), and whether it holds a `%`.
+    /// One plain loop: segments are short, and memchr's setup costs more.
+    fn segment(&self, start: usize) -> (&'p str, Option<usize>, bool) {
+        let bytes = self.path.as_bytes();
+        let mut end = start;
+        let mut escaped = false;
+        while let Some(&byte) = bytes.get(end) {
+            if byte == b'/' {
+                break;
+            }
+            escaped |= byte == b'%';
+            end += 1;
         }
-    }
-
-    fn decode(&self, raw: &'p str) -> Option<Cow<'p, str>> {
-        if self.escaped {
-            percent_decode(raw, false)
-        } else {
-            Some(Cow::Borrowed(raw))
-        }
+        let raw = self.path.get(start..end).unwrap_or_default();
+        (raw, (end < bytes.len()).then_some(end + 1), escaped)
     }
 }
 
@@ -371,7 +390,7 @@ impl RouteTable {
                 .get(path)
                 .and_then(|&leaf| self.leaves[leaf].entry(method))
             {
-                return entry.found(path, false, SmallVec::new());
+                return entry.found(path, SmallVec::new());
             }
         }
         let Some(cursor) = PathCursor::new(path) else {
@@ -386,7 +405,7 @@ impl RouteTable {
         self.walk(&self.root, &cursor, Some(1), &mut search);
         if let Some((leaf, position, spans)) = search.found {
             if let Some(entry) = self.leaves[leaf].entries.get(position) {
-                return entry.found(path, cursor.escaped, spans);
+                return entry.found(path, spans);
             }
         }
         if let Some(leaf) = search.first_match {
@@ -441,14 +460,24 @@ impl RouteTable {
                 let done = node.leaf.is_some_and(|leaf| self.visit(leaf, search));
                 return done || Self::backtrack(search, depth);
             };
-            let (raw, next) = path.segment(at);
-            let Some(segment) = path.decode(raw) else {
-                return Self::backtrack(search, depth); // not UTF-8 once decoded
+            let (raw, next, escaped) = path.segment(at);
+            let segment = if escaped {
+                match percent_decode(raw, false) {
+                    Some(decoded) => decoded,
+                    None => return Self::backtrack(search, depth), // not UTF-8 once decoded
+                }
+            } else {
+                Cow::Borrowed(raw)
             };
             let literal = if node.literals.is_empty() {
                 None
             } else {
-                node.find_literal(LiteralKey::of(&segment), &segment)
+                let key = if escaped {
+                    LiteralKey::of(&segment)
+                } else {
+                    LiteralKey::within(path.path.as_bytes(), at, raw.len())
+                };
+                node.find_literal(key, &segment)
             };
             let single_way = node.params.len()
                 + usize::from(node.catch_all.is_some())
@@ -509,9 +538,8 @@ impl RouteTable {
             }
         }
         if let Some(leaf) = node.catch_all {
-            let rest_is_valid = path
-                .decode(&path.path[at..])
-                .is_some_and(|rest| !rest.is_empty());
+            let rest_is_valid =
+                percent_decode(&path.path[at..], false).is_some_and(|rest| !rest.is_empty());
             if rest_is_valid {
                 search.captured.push((at as u32, path.path.len() as u32));
                 if self.visit(leaf, search) {
