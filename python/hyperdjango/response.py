@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import mimetypes
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -16,7 +18,7 @@ from urllib.parse import quote
 from . import _hyperdjango_native as _native
 from .datastructures import Headers
 
-__all__ = ["Response"]
+__all__ = ["Response", "FileResponse"]
 
 HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
@@ -75,6 +77,40 @@ class Response:
     def text(cls, content: str, status: int = 200, headers: HeadersLike = None) -> Response:
         """Plain text, ``text/plain; charset=utf-8``."""
         return cls(content, status, headers, "text/plain; charset=utf-8")
+
+    @classmethod
+    def file(
+        cls,
+        path: str | os.PathLike[str],
+        status: int = 200,
+        headers: HeadersLike = None,
+        media_type: str | None = None,
+    ) -> FileResponse:
+        """The file at ``path``, streamed natively from disk.
+
+        The content type is guessed from the name unless given; ``ETag`` and
+        ``Last-Modified`` are set, ``If-None-Match``/``If-Modified-Since`` give 304,
+        a single ``Range`` gives 206 (416 if outside the file). A missing file is a 404.
+        """
+        return FileResponse(path, status=status, headers=headers, media_type=media_type)
+
+    @classmethod
+    def attachment(
+        cls,
+        path: str | os.PathLike[str],
+        filename: str | None = None,
+        headers: HeadersLike = None,
+        media_type: str | None = None,
+    ) -> FileResponse:
+        """Like ``file``, offered as a download named ``filename`` (default: the file's name).
+
+        Non-ASCII names are sent per RFC 6266/5987 (``filename*=UTF-8''...``)
+        with an ASCII fallback.
+        """
+        response = FileResponse(path, headers=headers, media_type=media_type)
+        name = filename if filename is not None else os.path.basename(os.fspath(path))
+        response.headers["content-disposition"] = content_disposition(name)
+        return response
 
     @classmethod
     def redirect(cls, url: str, status: int = 302, headers: HeadersLike = None) -> Response:
@@ -174,6 +210,53 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response {self.status_code} {len(self.body)} bytes>"
+
+
+class FileResponse(Response):
+    """A file served natively from disk (see ``Response.file``)."""
+
+    __slots__ = ("file_path",)
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        status: int = 200,
+        headers: HeadersLike = None,
+        media_type: str | None = None,
+    ) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"file path must be a str or os.PathLike, not {type(path).__name__}")
+        file_path = os.fspath(path)
+        if "\0" in file_path:
+            raise ValueError("file path must not contain NUL")
+        if media_type is None:
+            guessed, _ = mimetypes.guess_type(file_path)
+            media_type = guessed or "application/octet-stream"
+            if media_type.startswith("text/") or media_type in (
+                "application/javascript",
+                "application/json",
+            ):
+                media_type += "; charset=utf-8"
+        super().__init__(b"", status, headers, media_type)
+        self.file_path = file_path
+
+    def __repr__(self) -> str:
+        return f"<FileResponse {self.status_code} {self.file_path!r}>"
+
+
+def content_disposition(filename: str, kind: str = "attachment") -> str:
+    """``attachment; filename="..."; filename*=UTF-8''...`` (RFC 6266 / 5987)."""
+    if not isinstance(filename, str) or not filename:
+        raise ValueError(f"download filename must be a non-empty str, not {filename!r}")
+    cleaned = "".join(" " if character in "\r\n\0" else character for character in filename)
+    fallback = "".join(
+        character if 32 <= ord(character) < 127 and character not in '"\\' else "_"
+        for character in cleaned
+    )
+    value = f'{kind}; filename="{fallback}"'
+    if fallback != cleaned:
+        value += f"; filename*=UTF-8''{quote(cleaned, safe='')}"
+    return value
 
 
 def _http_date(value: datetime.datetime | int | float | str) -> str:

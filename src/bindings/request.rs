@@ -73,6 +73,11 @@ impl Request {
         }
     }
 
+    /// The raw request headers, for native answers that depend on them (files).
+    pub fn request_headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
     /// The answer channel; `None` once taken (one request, one answer).
     pub fn take_reply(&self) -> Option<oneshot::Sender<NativeResponse>> {
         self.reply.lock().take()

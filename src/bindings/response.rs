@@ -5,7 +5,7 @@
 //! `Response` objects. Header names and values are validated here, so a CR,
 //! LF or NUL from user code is an exception in the handler, never bytes on the wire.
 
-use http::header::CONTENT_TYPE;
+use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -13,6 +13,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::helpers::helpers;
 use super::json::write_json;
+use crate::server::files::{file_response, FileOptions};
 use crate::server::{NativeResponse, ResponseBody};
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -20,14 +21,20 @@ const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
 
 /// Converts whatever a handler returned into a response.
-pub fn convert_result(result: &Bound<'_, PyAny>) -> PyResult<NativeResponse> {
+pub fn convert_result(
+    result: &Bound<'_, PyAny>,
+    request_headers: &HeaderMap,
+) -> PyResult<NativeResponse> {
     if let Ok(tuple) = result.cast_exact::<PyTuple>() {
-        return convert_tuple(tuple);
+        return convert_tuple(tuple, request_headers);
     }
-    convert_body(result, StatusCode::OK)
+    convert_body(result, StatusCode::OK, request_headers)
 }
 
-fn convert_tuple(tuple: &Bound<'_, PyTuple>) -> PyResult<NativeResponse> {
+fn convert_tuple(
+    tuple: &Bound<'_, PyTuple>,
+    request_headers: &HeaderMap,
+) -> PyResult<NativeResponse> {
     let length = tuple.len();
     if !(2..=3).contains(&length) {
         return Err(PyTypeError::new_err(format!(
@@ -35,7 +42,7 @@ fn convert_tuple(tuple: &Bound<'_, PyTuple>) -> PyResult<NativeResponse> {
         )));
     }
     let status = status_from(&tuple.get_item(1)?)?;
-    let mut response = convert_body(&tuple.get_item(0)?, status)?;
+    let mut response = convert_body(&tuple.get_item(0)?, status, request_headers)?;
     response.status = status;
     if length == 3 {
         let extra = tuple.get_item(2)?;
@@ -53,7 +60,11 @@ fn convert_tuple(tuple: &Bound<'_, PyTuple>) -> PyResult<NativeResponse> {
     Ok(response)
 }
 
-fn convert_body(body: &Bound<'_, PyAny>, status: StatusCode) -> PyResult<NativeResponse> {
+fn convert_body(
+    body: &Bound<'_, PyAny>,
+    status: StatusCode,
+    request_headers: &HeaderMap,
+) -> PyResult<NativeResponse> {
     let py = body.py();
     let (content_type, bytes): (HeaderValue, Vec<u8>) = if let Ok(text) =
         body.cast_exact::<PyString>()
@@ -68,7 +79,7 @@ fn convert_body(body: &Bound<'_, PyAny>, status: StatusCode) -> PyResult<NativeR
         write_json(body, &mut out)?;
         (JSON, out)
     } else if body.is_instance(helpers(py)?.response_class.bind(py))? {
-        return convert_response_object(body);
+        return convert_response_object(body, request_headers);
     } else if let Ok(text) = body.cast::<PyString>() {
         (TEXT, text.to_str()?.as_bytes().to_vec())
     } else {
@@ -96,8 +107,14 @@ fn convert_body(body: &Bound<'_, PyAny>, status: StatusCode) -> PyResult<NativeR
 }
 
 /// Reads a `hyperdjango.response.Response`: `status_code`, `headers.raw`, `body`.
-fn convert_response_object(response: &Bound<'_, PyAny>) -> PyResult<NativeResponse> {
+fn convert_response_object(
+    response: &Bound<'_, PyAny>,
+    request_headers: &HeaderMap,
+) -> PyResult<NativeResponse> {
     let py = response.py();
+    if let Ok(path) = response.getattr(pyo3::intern!(py, "file_path")) {
+        return convert_file_response(response, &path, request_headers);
+    }
     let status = status_from(&response.getattr(pyo3::intern!(py, "status_code"))?)?;
     let raw = response
         .getattr(pyo3::intern!(py, "headers"))?
@@ -179,4 +196,29 @@ pub fn validated_header(name: &str, value: &str) -> PyResult<(HeaderName, Header
         ))
     })?;
     Ok((header_name, header_value))
+}
+
+/// A `FileResponse`: served natively from disk (conditional, ranges, 404 if missing).
+fn convert_file_response(
+    response: &Bound<'_, PyAny>,
+    path: &Bound<'_, PyAny>,
+    request_headers: &HeaderMap,
+) -> PyResult<NativeResponse> {
+    let py = response.py();
+    let path: std::path::PathBuf = path.extract()?;
+    let raw = response
+        .getattr(pyo3::intern!(py, "headers"))?
+        .getattr(pyo3::intern!(py, "raw"))?;
+    let mut options = FileOptions::default();
+    for (name, value) in header_pairs(&raw)? {
+        match name {
+            CONTENT_TYPE => options.content_type = Some(value),
+            CONTENT_DISPOSITION => options.content_disposition = Some(value),
+            _ => {
+                options.headers.append(name, value);
+            }
+        }
+    }
+    // Disk I/O (open, stat, seek) without holding the GIL.
+    Ok(py.detach(|| file_response(&path, request_headers, options)))
 }

@@ -163,7 +163,7 @@ impl PyServer {
     /// Answers `request` with a handler's `result` (used after a suspended
     /// coroutine or a sync handler finishes).
     fn complete(&self, request: &Bound<'_, Request>, result: &Bound<'_, PyAny>) {
-        match convert_result(result) {
+        match convert_result(result, request.get().request_headers()) {
             Ok(response) => self.answer(request, response),
             Err(error) => self.fail(request, error),
         }
@@ -328,7 +328,7 @@ impl PyServer {
         let response = self
             .error_response
             .call1(py, (request, exception))
-            .and_then(|answer| convert_result(answer.bind(py)));
+            .and_then(|answer| convert_result(answer.bind(py), request.get().request_headers()));
         let response = response.unwrap_or_else(|error| {
             error.print(py);
             NativeResponse::detail(

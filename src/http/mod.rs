@@ -3,6 +3,7 @@
 //!
 //! Nothing here imports PyO3, so `cargo test --no-default-features` reaches it.
 
+pub mod conditional;
 pub mod cookies;
 pub mod framing;
 pub mod json;

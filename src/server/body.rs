@@ -8,13 +8,24 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, ReadBuf};
+
+/// Chunk size for file bodies: big enough for few reads, small enough that
+/// a slow client never makes the server hold much of the file.
+const FILE_CHUNK: usize = 64 * 1024;
 
 /// A response body.
 pub enum ResponseBody {
     /// The whole body, known up front (sent with Content-Length).
     Full(Option<Bytes>),
+    /// `remaining` bytes of a file, read a chunk at a time as the client takes them.
+    File {
+        file: Box<tokio::fs::File>,
+        remaining: u64,
+        buffer: BytesMut,
+    },
 }
 
 impl ResponseBody {
@@ -30,6 +41,15 @@ impl ResponseBody {
     pub fn empty() -> Self {
         ResponseBody::Full(None)
     }
+
+    /// The next `length` bytes of `file` (already positioned).
+    pub fn file(file: std::fs::File, length: u64) -> Self {
+        ResponseBody::File {
+            file: Box::new(tokio::fs::File::from_std(file)),
+            remaining: length,
+            buffer: BytesMut::new(),
+        }
+    }
 }
 
 impl Body for ResponseBody {
@@ -38,11 +58,45 @@ impl Body for ResponseBody {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        _context: &mut Context<'_>,
+        context: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
             ResponseBody::Full(bytes) => {
                 Poll::Ready(bytes.take().map(|data| Ok(Frame::data(data))))
+            }
+            ResponseBody::File {
+                file,
+                remaining,
+                buffer,
+            } => {
+                if *remaining == 0 {
+                    return Poll::Ready(None);
+                }
+                let want = (*remaining).min(FILE_CHUNK as u64) as usize;
+                buffer.clear();
+                buffer.reserve(want);
+                let mut read_buffer = ReadBuf::uninit(&mut buffer.spare_capacity_mut()[..want]);
+                match Pin::new(file.as_mut()).poll_read(context, &mut read_buffer) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Ok(())) => {
+                        let filled = read_buffer.filled().len();
+                        if filled == 0 {
+                            // The file shrank under us: end early; hyper then
+                            // closes the connection, as Content-Length is unmet.
+                            *remaining = 0;
+                            return Poll::Ready(None);
+                        }
+                        // SAFETY: the read just initialised the first `filled`
+                        // bytes of the spare capacity.
+                        unsafe { buffer.set_len(filled) };
+                        *remaining -= filled as u64;
+                        Poll::Ready(Some(Ok(Frame::data(buffer.split().freeze()))))
+                    }
+                    Poll::Ready(Err(_)) => {
+                        *remaining = 0;
+                        Poll::Ready(None)
+                    }
+                }
             }
         }
     }
@@ -50,6 +104,7 @@ impl Body for ResponseBody {
     fn is_end_stream(&self) -> bool {
         match self {
             ResponseBody::Full(bytes) => bytes.is_none(),
+            ResponseBody::File { remaining, .. } => *remaining == 0,
         }
     }
 
@@ -58,6 +113,7 @@ impl Body for ResponseBody {
             ResponseBody::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
+            ResponseBody::File { remaining, .. } => SizeHint::with_exact(*remaining),
         }
     }
 }

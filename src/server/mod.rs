@@ -7,6 +7,7 @@
 pub mod body;
 pub mod completion;
 mod connection;
+pub mod files;
 pub mod handoff;
 mod scanned_io;
 

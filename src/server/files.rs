@@ -1,0 +1,102 @@
+//! File answers: validators, 304, single ranges (206/416), streamed from disk
+//! in chunks by tokio, never read whole into memory (or into Python).
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+use std::path::Path;
+
+use http::header::{
+    ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE,
+};
+use http::{HeaderMap, HeaderValue, StatusCode};
+
+use super::{NativeResponse, ResponseBody};
+use crate::http::conditional::{range_request, RangeRequest, Validators};
+
+/// How a file should be presented.
+#[derive(Default)]
+pub struct FileOptions {
+    pub content_type: Option<HeaderValue>,
+    pub content_disposition: Option<HeaderValue>,
+    /// Extra headers from the application (kept on every outcome).
+    pub headers: HeaderMap,
+}
+
+/// Answers a request for the file at `path`, honouring conditional and range
+/// headers. A missing file (or a directory) is a 404, never an error.
+pub fn file_response(
+    path: &Path,
+    request_headers: &HeaderMap,
+    options: FileOptions,
+) -> NativeResponse {
+    let header = |name| {
+        request_headers
+            .get(name)
+            .and_then(|value: &HeaderValue| value.to_str().ok())
+    };
+    let opened = File::open(path).and_then(|file| {
+        let metadata = file.metadata()?;
+        Ok((file, metadata))
+    });
+    let (mut file, metadata) = match opened {
+        Ok((file, metadata)) if metadata.is_file() => (file, metadata),
+        _ => return NativeResponse::detail(StatusCode::NOT_FOUND, "Not Found"),
+    };
+    let size = metadata.len();
+    let validators = Validators::new(size, metadata.modified().unwrap_or(std::time::UNIX_EPOCH));
+    let mut headers = options.headers;
+    let set = |headers: &mut HeaderMap, name, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    set(&mut headers, ETAG, &validators.etag);
+    set(&mut headers, LAST_MODIFIED, &validators.last_modified);
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if validators.not_modified(header(IF_NONE_MATCH), header(IF_MODIFIED_SINCE)) {
+        return NativeResponse {
+            status: StatusCode::NOT_MODIFIED,
+            headers,
+            body: ResponseBody::empty(),
+        };
+    }
+    headers.insert(
+        CONTENT_TYPE,
+        options
+            .content_type
+            .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream")),
+    );
+    if let Some(disposition) = options.content_disposition {
+        headers.insert(CONTENT_DISPOSITION, disposition);
+    }
+    let (status, start, length) =
+        match range_request(header(RANGE), header(IF_RANGE), size, &validators) {
+            RangeRequest::Full => (StatusCode::OK, 0, size),
+            RangeRequest::Partial { start, end } => {
+                set(
+                    &mut headers,
+                    CONTENT_RANGE,
+                    &format!("bytes {start}-{end}/{size}"),
+                );
+                (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+            }
+            RangeRequest::Unsatisfiable => {
+                set(&mut headers, CONTENT_RANGE, &format!("bytes */{size}"));
+                let mut refusal = NativeResponse::detail(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "Range Not Satisfiable",
+                );
+                refusal.headers.extend(headers);
+                return refusal;
+            }
+        };
+    if start > 0 && file.seek(SeekFrom::Start(start)).is_err() {
+        return NativeResponse::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    }
+    NativeResponse {
+        status,
+        headers,
+        body: ResponseBody::file(file, length),
+    }
+}
