@@ -61,6 +61,7 @@ class Server:
         prod: bool,
         max_body_size: int,
         trusted_proxies: list[str] | None = None,
+        static_root: str | None = None,
         worker_threads: int | None = None,
     ) -> None: ...
     def start(self) -> tuple[str, int]: ...

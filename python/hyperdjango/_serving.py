@@ -184,6 +184,7 @@ def serve(app: HyperApp, host: str, port: int, prod: bool) -> None:
         prod=prod,
         max_body_size=app.max_body_size,
         trusted_proxies=app.trusted_proxies,
+        static_root=app.static,
     )
     dispatcher.server = server
     try:

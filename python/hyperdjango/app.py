@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -30,6 +31,11 @@ class HyperApp:
     thread pool that runs plain ``def`` handlers, so a blocking handler never
     stalls the others.
 
+    ``static`` names a folder served natively at ``/static/`` in debug mode
+    (``static/css/site.css`` at ``/static/css/site.css``, with ETag, 304 and
+    Range, safe against traversal and symlinks out of the folder). With
+    ``prod=True`` it is not served: put the reverse proxy in front of it.
+
     ``trusted_proxies`` lists the addresses or CIDR networks of reverse proxies
     whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed for
     ``request.client_ip`` and ``request.is_secure`` (default: loopback only, so
@@ -42,6 +48,7 @@ class HyperApp:
         *,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         sync_workers: int = 40,
+        static: str | os.PathLike[str] | None = None,
         trusted_proxies: Iterable[str] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
@@ -56,6 +63,11 @@ class HyperApp:
             )
         if not isinstance(sync_workers, int) or sync_workers < 1:
             raise ValueError(f"sync_workers must be a positive int, not {sync_workers!r}")
+        if static is not None and not os.path.isdir(static):
+            raise ValueError(
+                f"static folder {os.fspath(static)!r} does not exist or is not a directory"
+            )
+        self.static = os.fspath(static) if static is not None else None
         self.trusted_proxies = _check_proxies(trusted_proxies)
         self.name = name
         self.max_body_size = max_body_size

@@ -60,7 +60,7 @@ impl PyServer {
     /// `targets[route_id] = (handler, is_async, [(param_name, converter), ...])`;
     /// `dispatcher` provides `schedule`, `run_sync` and `error_response`.
     #[new]
-    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, trusted_proxies=None, worker_threads=None))]
+    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, trusted_proxies=None, static_root=None, worker_threads=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -72,6 +72,7 @@ impl PyServer {
         prod: bool,
         max_body_size: u64,
         trusted_proxies: Option<Vec<String>>,
+        static_root: Option<std::path::PathBuf>,
         worker_threads: Option<usize>,
     ) -> PyResult<Self> {
         let trusted_proxies = match trusted_proxies {
@@ -81,6 +82,12 @@ impl PyServer {
         let mut config = ServerConfig::new(host, port);
         config.prod = prod;
         config.max_body_size = max_body_size;
+        if let Some(root) = static_root {
+            let canonical = root.canonicalize().map_err(|error| {
+                PyValueError::new_err(format!("static folder {}: {error}", root.display()))
+            })?;
+            config.static_root = Some(canonical);
+        }
         if let Some(threads) = worker_threads {
             config.worker_threads = threads.max(1);
         }

@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 
+use super::files::{file_response, static_file_path, FileOptions};
 use super::scanned_io::ScannedIo;
 use super::{NativeResponse, PendingRequest, ResponseBody, Shared};
 use crate::http::framing::FramingScanner;
@@ -176,6 +177,22 @@ async fn answer(
         }
     }
 
+    if let Some(static_path) = path.strip_prefix(STATIC_PREFIX) {
+        if let Some(root) = shared
+            .config
+            .static_root
+            .as_ref()
+            .filter(|_| !shared.config.prod)
+        {
+            if parts.method == Method::GET || parts.method == Method::HEAD {
+                return (
+                    serve_static(root.clone(), static_path.to_owned(), parts.headers).await,
+                    false,
+                );
+            }
+        }
+    }
+
     let (route_id, params) = match shared.routes.resolve(parts.method.as_str(), path) {
         Resolution::Found { route_id, params } => (
             route_id,
@@ -219,6 +236,37 @@ async fn answer(
             true,
         ),
     }
+}
+
+const STATIC_PREFIX: &str = "/static/";
+
+/// A file under the static folder, found and opened off the I/O threads.
+async fn serve_static(
+    root: std::path::PathBuf,
+    relative: String,
+    headers: HeaderMap,
+) -> NativeResponse {
+    let lookup = tokio::task::spawn_blocking(move || {
+        let Some(file) = static_file_path(&root, &relative) else {
+            return NativeResponse::detail(StatusCode::NOT_FOUND, "Not Found");
+        };
+        let mime = mime_guess::from_path(&file).first_or_octet_stream();
+        let content_type = match mime.type_() {
+            mime_guess::mime::TEXT => format!("{mime}; charset=utf-8"),
+            _ if mime.subtype() == "javascript" || mime.subtype() == "json" => {
+                format!("{mime}; charset=utf-8")
+            }
+            _ => mime.to_string(),
+        };
+        let options = FileOptions {
+            content_type: HeaderValue::from_str(&content_type).ok(),
+            ..FileOptions::default()
+        };
+        file_response(&file, &headers, options)
+    });
+    lookup.await.unwrap_or_else(|_| {
+        NativeResponse::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+    })
 }
 
 /// Counts a request as in flight until its answer is back or its client left.

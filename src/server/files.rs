@@ -100,3 +100,63 @@ pub fn file_response(
         body: ResponseBody::file(file, length),
     }
 }
+
+/// Maps a request path under the static prefix to a file inside `root`, or
+/// `None` when it must not be served: `..`, `.` or empty segments, NUL or
+/// backslashes (also when percent-encoded), or a target that resolves (via
+/// symlinks) outside `root`. `root` must already be canonical.
+pub fn static_file_path(root: &Path, relative_raw: &str) -> Option<std::path::PathBuf> {
+    let mut path = root.to_path_buf();
+    for raw in relative_raw.split('/') {
+        let segment = crate::http::query::percent_decode(raw, false)?;
+        let refused = segment.is_empty()
+            || segment == "."
+            || segment == ".."
+            || segment.contains(['/', '\\', '\0'])
+            || (cfg!(windows) && segment.contains(':'));
+        if refused {
+            return None;
+        }
+        path.push(segment.as_ref());
+    }
+    let resolved = path.canonicalize().ok()?;
+    resolved.starts_with(root).then_some(resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::static_file_path;
+
+    #[test]
+    fn static_paths_stay_inside_the_root() {
+        let base = std::env::temp_dir().join(format!("hyperdjango-static-{}", std::process::id()));
+        let root = base.join("static");
+        std::fs::create_dir_all(root.join("css")).expect("create dirs");
+        std::fs::write(root.join("css/style.css"), "body{}").expect("write");
+        std::fs::write(base.join("secret.txt"), "secret").expect("write");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(base.join("secret.txt"), root.join("link.txt"))
+            .expect("symlink");
+        let root = root.canonicalize().expect("canonical");
+        assert_eq!(
+            static_file_path(&root, "css/style.css"),
+            Some(root.join("css/style.css"))
+        );
+        for refused in [
+            "../secret.txt",
+            "css/../../secret.txt",
+            "%2e%2e/secret.txt",
+            "css%2F..%2F..%2Fsecret.txt",
+            "./css/style.css",
+            "css//style.css",
+            "",
+            "css/style.css%00",
+            "..%5csecret.txt",
+            "link.txt",
+            "missing.css",
+        ] {
+            assert_eq!(static_file_path(&root, refused), None, "{refused}");
+        }
+        let _ = std::fs::remove_dir_all(&base);
+    }
+}

@@ -42,6 +42,9 @@ pub struct ServerConfig {
     /// How long a client may take to send a complete request head.
     pub header_read_timeout: Duration,
     pub backlog: i32,
+    /// `HyperApp(static=...)`, canonical: served natively under `/static/`
+    /// (debug mode only; in production the reverse proxy serves it).
+    pub static_root: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
@@ -57,6 +60,7 @@ impl ServerConfig {
                 .min(4),
             header_read_timeout: Duration::from_secs(30),
             backlog: 1024,
+            static_root: None,
         }
     }
 }
