@@ -9,13 +9,22 @@
 
 from . import _hyperdjango_native as _native
 from .app import HyperApp
-from .datastructures import Headers, QueryDict
+from .datastructures import FormData, Headers, QueryDict, UploadedFile
 from .exceptions import HTTPException
 from .response import Response
 
 Request = _native.Request
 
-_native._install_helpers(Headers, QueryDict, HTTPException, Response)
+_native._install_helpers(Headers, QueryDict, HTTPException, Response, FormData, UploadedFile)
 
-__all__ = ["HyperApp", "Request", "Response", "HTTPException", "Headers", "QueryDict"]
+__all__ = [
+    "HyperApp",
+    "Request",
+    "Response",
+    "HTTPException",
+    "Headers",
+    "QueryDict",
+    "FormData",
+    "UploadedFile",
+]
 __version__ = _native.__version__

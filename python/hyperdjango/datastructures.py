@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from typing import BinaryIO
 
-__all__ = ["Headers", "QueryDict"]
+__all__ = ["Headers", "QueryDict", "FormData", "UploadedFile"]
 
 
 class Headers(MutableMapping[str, str]):
@@ -132,3 +136,91 @@ class QueryDict(dict[str, str]):
     def multi_items(self) -> list[tuple[str, str]]:
         """Every ``(key, value)`` pair, repeats included, in order."""
         return list(self._pairs)
+
+
+class FormData(QueryDict):
+    """Form fields: a dict of each field's first value (``str`` or ``UploadedFile``);
+    ``getlist(name)`` has every value of a repeated field."""
+
+    __slots__ = ()
+
+
+class UploadedFile:
+    """A file from a ``multipart/form-data`` body (``request.form["field"]``).
+
+    Small files are held in memory; larger ones (over 1 MB) were spooled by the
+    native parser to a temporary file that is removed with the request, so
+    ``save()`` what you want to keep.
+    """
+
+    __slots__ = ("filename", "content_type", "headers", "size", "_data", "_path", "_file")
+
+    def __init__(
+        self,
+        filename: str,
+        content_type: str | None,
+        headers: Iterable[tuple[str, str]],
+        size: int,
+        data: bytes | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.filename = filename
+        self.content_type = content_type or "application/octet-stream"
+        self.headers = Headers(list(headers))
+        self.size = size
+        self._data = data
+        self._path = path
+        self._file: BinaryIO | None = None
+
+    @property
+    def file(self) -> BinaryIO:
+        """A binary file object positioned at the start of the content."""
+        if self._file is None:
+            self._file = (
+                io.BytesIO(self._data or b"") if self._path is None else open(self._path, "rb")
+            )  # noqa: SIM115
+        return self._file
+
+    @property
+    def in_memory(self) -> bool:
+        return self._path is None
+
+    @property
+    def safe_filename(self) -> str:
+        """The client's file name reduced to a safe base name (no directories, no leading dots)."""
+        name = self.filename.replace("\\", "/").rsplit("/", 1)[-1]
+        name = "".join(
+            character
+            for character in name
+            if character.isprintable() and character not in '<>:"|?*'
+        )
+        name = name.strip().lstrip(".")
+        return name or "upload"
+
+    def read(self, size: int = -1) -> bytes:
+        """Read from the current position (everything by default)."""
+        return self.file.read(size)
+
+    def save(self, destination: str | os.PathLike[str]) -> str:
+        """Write the content to ``destination`` and return the path written.
+
+        A directory gets a file named ``safe_filename`` inside it; the client's
+        name never chooses a location outside that directory.
+        """
+        target = os.fspath(destination)
+        if os.path.isdir(target):
+            target = os.path.join(target, self.safe_filename)
+        if self._path is not None:
+            shutil.copyfile(self._path, target)
+        else:
+            with open(target, "wb") as output:
+                output.write(self._data or b"")
+        return target
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __repr__(self) -> str:
+        return f"<UploadedFile {self.filename!r} {self.content_type} {self.size} bytes>"

@@ -13,6 +13,8 @@ pub struct Helpers {
     pub query_class: Py<PyAny>,
     pub http_exception: Py<PyAny>,
     pub response_class: Py<PyAny>,
+    pub form_class: Py<PyAny>,
+    pub uploaded_file_class: Py<PyAny>,
     pub json_loads: Py<PyAny>,
 }
 
@@ -34,6 +36,8 @@ pub fn _install_helpers(
     query_class: Py<PyAny>,
     http_exception: Py<PyAny>,
     response_class: Py<PyAny>,
+    form_class: Py<PyAny>,
+    uploaded_file_class: Py<PyAny>,
 ) -> PyResult<()> {
     let json_loads = py.import("json")?.getattr("loads")?.unbind();
     // A second install (e.g. importlib.reload) keeps the first set: the classes
@@ -45,6 +49,8 @@ pub fn _install_helpers(
             query_class,
             http_exception,
             response_class,
+            form_class,
+            uploaded_file_class,
             json_loads,
         },
     );

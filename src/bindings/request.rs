@@ -1,12 +1,16 @@
 //! The native `Request` handed to handlers: raw parts from hyper, decoded into
 //! Python objects only when an attribute is first read.
 
+use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Uri, Version};
 use parking_lot::Mutex;
+use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -14,6 +18,7 @@ use tokio::sync::oneshot;
 
 use super::helpers::{helpers, http_error};
 use crate::http::cookies::parse_cookies;
+use crate::http::multipart::{self, MultipartError, MultipartLimits};
 use crate::http::proxy::TrustedProxies;
 use crate::http::query::{parse_query, percent_decode};
 use crate::server::{NativeResponse, PendingRequest};
@@ -41,6 +46,9 @@ pub struct Request {
     cached_query: PyOnceLock<Py<PyAny>>,
     cached_headers: PyOnceLock<Py<PyAny>>,
     cached_cookies: PyOnceLock<Py<PyDict>>,
+    cached_form: PyOnceLock<Py<PyAny>>,
+    /// Spooled uploads, removed when the request object goes away.
+    temporary_files: Mutex<Vec<PathBuf>>,
     cached_json: PyOnceLock<Py<PyAny>>,
     cached_text: PyOnceLock<Py<PyString>>,
     cached_bytes: PyOnceLock<Py<PyBytes>>,
@@ -67,6 +75,8 @@ impl Request {
             cached_query: PyOnceLock::new(),
             cached_headers: PyOnceLock::new(),
             cached_cookies: PyOnceLock::new(),
+            cached_form: PyOnceLock::new(),
+            temporary_files: Mutex::new(Vec::new()),
             cached_json: PyOnceLock::new(),
             cached_text: PyOnceLock::new(),
             cached_bytes: PyOnceLock::new(),
@@ -76,6 +86,72 @@ impl Request {
     /// The raw request headers, for native answers that depend on them (files).
     pub fn request_headers(&self) -> &HeaderMap {
         &self.headers
+    }
+
+    fn multipart_pairs(
+        &self,
+        py: Python<'_>,
+        content_type: &str,
+        pairs: &Bound<'_, PyList>,
+    ) -> PyResult<()> {
+        let limits = MultipartLimits::default();
+        let refuse = |error: MultipartError| http_error(py, error.status(), error.message());
+        let boundary = multipart::boundary(content_type)
+            .ok_or_else(|| refuse(MultipartError::MissingBoundary))?;
+        let parts = multipart::parse(&self.body, &boundary, &limits).map_err(refuse)?;
+        let uploaded_file = &helpers(py)?.uploaded_file_class;
+        for part in parts {
+            let Some(filename) = part.filename else {
+                let value = std::str::from_utf8(part.data).map_err(|_| {
+                    http_error(
+                        py,
+                        400,
+                        format!("Form field {:?} is not valid UTF-8", part.name),
+                    )
+                })?;
+                pairs.append((part.name, value))?;
+                continue;
+            };
+            let (data, spooled) = if part.data.len() > SPOOL_THRESHOLD {
+                (
+                    None,
+                    Some(self.spool(part.data).map_err(|error| {
+                        PyOSError::new_err(format!(
+                            "cannot spool upload {filename:?} to a temporary file: {error}"
+                        ))
+                    })?),
+                )
+            } else {
+                (Some(PyBytes::new(py, part.data)), None)
+            };
+            let file = uploaded_file.bind(py).call1((
+                filename,
+                part.content_type,
+                part.headers,
+                part.data.len(),
+                data,
+                spooled.map(|path| path.to_string_lossy().into_owned()),
+            ))?;
+            pairs.append((part.name, file))?;
+        }
+        Ok(())
+    }
+
+    /// Writes an upload to a new temporary file that dies with the request.
+    fn spool(&self, data: &[u8]) -> std::io::Result<PathBuf> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let number = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "hyperdjango-upload-{}-{number}",
+            std::process::id()
+        ));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        self.temporary_files.lock().push(path.clone());
+        file.write_all(data)?;
+        Ok(path)
     }
 
     /// The answer channel; `None` once taken (one request, one answer).
@@ -98,6 +174,17 @@ impl Request {
             .unwrap_or_else(|| "utf-8".to_owned())
     }
 }
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        for path in self.temporary_files.get_mut().drain(..) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Uploads larger than this are written to a temporary file for the handler.
+const SPOOL_THRESHOLD: usize = 1024 * 1024;
 
 #[pymethods]
 impl Request {
@@ -193,6 +280,44 @@ impl Request {
                 Ok::<_, PyErr>(cookies.unbind())
             })
             .map(|cookies| cookies.bind(py).clone())
+    }
+
+    /// The form body: `application/x-www-form-urlencoded` or
+    /// `multipart/form-data` (parsed natively). Values are `str`, files are
+    /// `UploadedFile`; parts over 1 MB are spooled to temporary files, removed
+    /// with the request. Malformed bodies raise `HTTPException(400)`, too many
+    /// parts or an oversized field `HTTPException(413)`.
+    #[getter]
+    fn form<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.cached_form
+            .get_or_try_init(py, || {
+                let content_type = self
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("");
+                let media_type = content_type
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                let pairs = PyList::empty(py);
+                if media_type == "application/x-www-form-urlencoded" {
+                    let text = String::from_utf8_lossy(&self.body);
+                    for (name, value) in parse_query(&text) {
+                        pairs.append((name, value))?;
+                    }
+                } else if media_type == "multipart/form-data" {
+                    self.multipart_pairs(py, content_type, &pairs)?;
+                }
+                helpers(py)?
+                    .form_class
+                    .bind(py)
+                    .call1((pairs,))
+                    .map(Bound::unbind)
+            })
+            .map(|form| form.bind(py).clone())
     }
 
     /// The body parsed as JSON (parsed once, on first access).

@@ -7,6 +7,7 @@ pub mod conditional;
 pub mod cookies;
 pub mod framing;
 pub mod json;
+pub mod multipart;
 pub mod proxy;
 pub mod query;
 pub mod validate;
