@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from . import _hyperdjango_native as _native
+from . import streaming
 from .debug import error_page
 from .exceptions import HTTPException
 from .response import Response
@@ -187,6 +188,7 @@ def serve(app: HyperApp, host: str, port: int, prod: bool) -> None:
         static_root=app.static,
     )
     dispatcher.server = server
+    streaming.bind_loop(loop)
     try:
         _run_hooks(loop, app.startup_hooks)
         bound_host, bound_port = server.start()
@@ -215,6 +217,7 @@ def serve(app: HyperApp, host: str, port: int, prod: bool) -> None:
         if threading.current_thread() is threading.main_thread() and not loop.is_closed():
             for signal_number in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signal_number)
+        streaming.bind_loop(None)
         loop.close()
         asyncio.set_event_loop(None)
         print("hyperdjango: stopped", file=sys.stderr, flush=True)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from . import _hyperdjango_native as _native
 from .datastructures import Headers
 
-__all__ = ["Response", "FileResponse"]
+__all__ = ["Response", "FileResponse", "StreamResponse"]
 
 HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
@@ -110,6 +110,36 @@ class Response:
         response = FileResponse(path, headers=headers, media_type=media_type)
         name = filename if filename is not None else os.path.basename(os.fspath(path))
         response.headers["content-disposition"] = content_disposition(name)
+        return response
+
+    @classmethod
+    def stream(
+        cls,
+        source: Any,
+        status: int = 200,
+        headers: HeadersLike = None,
+        media_type: str = "application/octet-stream",
+    ) -> StreamResponse:
+        """A body produced chunk by chunk by ``source`` (an async generator of
+        ``str``/``bytes``; a plain iterable works too), sent chunked."""
+        return StreamResponse(source, status, headers, media_type)
+
+    @classmethod
+    def sse(
+        cls, events: Any, headers: HeadersLike = None, keepalive: float = 15.0
+    ) -> StreamResponse:
+        """Server-Sent Events from ``events`` (an async generator of dicts with
+        ``event``/``data``/``id``/``retry``, or strings), with a keep-alive
+        comment after ``keepalive`` idle seconds."""
+        from .streaming import sse_stream
+
+        if keepalive <= 0:
+            raise ValueError(f"keepalive must be positive seconds, not {keepalive!r}")
+        response = StreamResponse(
+            sse_stream(events, keepalive), 200, headers, "text/event-stream; charset=utf-8"
+        )
+        response.headers["cache-control"] = "no-cache"
+        response.headers["x-accel-buffering"] = "no"  # nginx: do not buffer the stream
         return response
 
     @classmethod
@@ -210,6 +240,37 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response {self.status_code} {len(self.body)} bytes>"
+
+
+class StreamResponse(Response):
+    """A body streamed from a generator (see ``Response.stream`` and ``Response.sse``)."""
+
+    __slots__ = ("stream_source",)
+
+    def __init__(
+        self,
+        source: Any,
+        status: int = 200,
+        headers: HeadersLike = None,
+        media_type: str = "application/octet-stream",
+    ) -> None:
+        if not (hasattr(source, "__aiter__") or hasattr(source, "__iter__")) or isinstance(
+            source, (str, bytes)
+        ):
+            raise TypeError(
+                f"a stream needs an async generator or iterable of chunks, not {type(source).__name__}"
+            )
+        super().__init__(b"", status, headers, media_type)
+        self.stream_source = source
+
+    def _start(self, sender: Any) -> None:
+        """Called natively once the headers are on their way."""
+        from .streaming import start
+
+        start(self.stream_source, sender)
+
+    def __repr__(self) -> str:
+        return f"<StreamResponse {self.status_code}>"
 
 
 class FileResponse(Response):

@@ -6,6 +6,7 @@ mod request;
 mod response;
 mod router;
 mod server;
+mod stream;
 
 use pyo3::prelude::*;
 
@@ -15,6 +16,7 @@ pub fn native_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<request::Request>()?;
     module.add_class::<router::PyRouteTable>()?;
     module.add_class::<server::PyServer>()?;
+    module.add_class::<stream::StreamSender>()?;
     module.add_function(wrap_pyfunction!(server::_server_shutdown, module)?)?;
     module.add_function(wrap_pyfunction!(helpers::_install_helpers, module)?)?;
     module.add_function(wrap_pyfunction!(json::json_dumps, module)?)?;

@@ -13,6 +13,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::helpers::helpers;
 use super::json::write_json;
+use super::stream::{StreamSender, STREAM_QUEUE};
 use crate::server::files::{file_response, FileOptions};
 use crate::server::{NativeResponse, ResponseBody};
 
@@ -114,6 +115,9 @@ fn convert_response_object(
     let py = response.py();
     if let Ok(path) = response.getattr(pyo3::intern!(py, "file_path")) {
         return convert_file_response(response, &path, request_headers);
+    }
+    if response.hasattr(pyo3::intern!(py, "stream_source"))? {
+        return convert_stream_response(response);
     }
     let status = status_from(&response.getattr(pyo3::intern!(py, "status_code"))?)?;
     let raw = response
@@ -221,4 +225,26 @@ fn convert_file_response(
     }
     // Disk I/O (open, stat, seek) without holding the GIL.
     Ok(py.detach(|| file_response(&path, request_headers, options)))
+}
+
+/// A `StreamResponse`: headers now, body chunks from the application's
+/// generator through a bounded channel (see `_serving.pump_stream`).
+fn convert_stream_response(response: &Bound<'_, PyAny>) -> PyResult<NativeResponse> {
+    let py = response.py();
+    let status = status_from(&response.getattr(pyo3::intern!(py, "status_code"))?)?;
+    let raw = response
+        .getattr(pyo3::intern!(py, "headers"))?
+        .getattr(pyo3::intern!(py, "raw"))?;
+    let mut headers = HeaderMap::with_capacity(8);
+    for (name, value) in header_pairs(&raw)? {
+        headers.append(name, value);
+    }
+    let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_QUEUE);
+    let sender = Bound::new(py, StreamSender::new(sender))?;
+    response.call_method1(pyo3::intern!(py, "_start"), (sender,))?;
+    Ok(NativeResponse {
+        status,
+        headers,
+        body: ResponseBody::Stream(receiver),
+    })
 }

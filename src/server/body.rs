@@ -4,7 +4,6 @@
 //! costs no allocation, and streamed bodies (files, generators, SSE) are new
 //! variants here without touching the connection code.
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -26,7 +25,31 @@ pub enum ResponseBody {
         remaining: u64,
         buffer: BytesMut,
     },
+    /// Chunks produced by the application (a generator), through a bounded
+    /// channel: when the client reads slowly the channel fills and the
+    /// producer waits, so nothing piles up in the server. Sent chunked.
+    Stream(tokio::sync::mpsc::Receiver<StreamChunk>),
 }
+
+/// One message of a streamed body.
+pub enum StreamChunk {
+    Data(Bytes),
+    /// The producer failed: end the body abnormally (the connection is cut,
+    /// so the client can tell the response is incomplete).
+    Abort,
+}
+
+/// An error that aborts a streamed body.
+#[derive(Debug)]
+pub struct StreamAborted;
+
+impl std::fmt::Display for StreamAborted {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("the response stream was aborted by the application")
+    }
+}
+
+impl std::error::Error for StreamAborted {}
 
 impl ResponseBody {
     pub fn full(bytes: impl Into<Bytes>) -> Self {
@@ -54,16 +77,24 @@ impl ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = StreamAborted;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         context: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, StreamAborted>>> {
         match self.get_mut() {
             ResponseBody::Full(bytes) => {
                 Poll::Ready(bytes.take().map(|data| Ok(Frame::data(data))))
             }
+            ResponseBody::Stream(receiver) => match receiver.poll_recv(context) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Some(StreamChunk::Data(data))) => {
+                    Poll::Ready(Some(Ok(Frame::data(data))))
+                }
+                Poll::Ready(Some(StreamChunk::Abort)) => Poll::Ready(Some(Err(StreamAborted))),
+                Poll::Ready(None) => Poll::Ready(None),
+            },
             ResponseBody::File {
                 file,
                 remaining,
@@ -105,6 +136,7 @@ impl Body for ResponseBody {
         match self {
             ResponseBody::Full(bytes) => bytes.is_none(),
             ResponseBody::File { remaining, .. } => *remaining == 0,
+            ResponseBody::Stream(_) => false,
         }
     }
 
@@ -114,6 +146,7 @@ impl Body for ResponseBody {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
             ResponseBody::File { remaining, .. } => SizeHint::with_exact(*remaining),
+            ResponseBody::Stream(_) => SizeHint::default(),
         }
     }
 }

@@ -23,7 +23,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::http::validate::HeadLimits;
 use crate::routing::RouteTable;
-pub use body::ResponseBody;
+pub use body::{ResponseBody, StreamChunk};
 pub use completion::Completions;
 pub use handoff::Handoff;
 
