@@ -37,6 +37,7 @@ test: test-rust test-python
 bench: build
 	$(PY) -m pip install -q pytest-benchmark
 	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run.sh
+	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_files.sh
 	$(PY) -m pytest -q bench/test_router_resolve.py --benchmark-only -p no:cacheprovider
 	cargo bench --no-default-features
 

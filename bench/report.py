@@ -75,7 +75,7 @@ def main() -> None:
         "servers": results,
     }
     honesty = ""
-    if "hyperdjango" in results:
+    if "hyperdjango" in results and (work_dir / "hyperdjango.1.count").exists():
         checks = []
         for number in round_numbers:
             count = json.loads((work_dir / f"hyperdjango.{number}.count").read_text())["count"]
@@ -109,8 +109,9 @@ def main() -> None:
     table = "\n".join(lines) + "\n" + honesty
     results_dir = Path(__file__).parent / "results"
     results_dir.mkdir(exist_ok=True)
-    (results_dir / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
-    (results_dir / "latest.md").write_text(table)
+    name = os.environ.get("BENCH_RESULT_NAME", "latest")
+    (results_dir / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (results_dir / f"{name}.md").write_text(table)
     print(table)
     if honesty and "ERROR" in honesty:
         sys.exit(1)
