@@ -31,19 +31,8 @@ file:close()
 wrk.headers["Content-Type"] = "multipart/form-data; boundary=$BOUNDARY"
 LUA
 
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=""
-}
-trap 'cleanup; rm -rf "$WORK"' EXIT INT TERM
-
-free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 start_server() {  # name port (background subshell, replaced by exec)
     case $1 in

@@ -119,14 +119,7 @@ fn convert_response_object(
     if response.hasattr(pyo3::intern!(py, "stream_source"))? {
         return convert_stream_response(response);
     }
-    let status = status_from(&response.getattr(pyo3::intern!(py, "status_code"))?)?;
-    let raw = response
-        .getattr(pyo3::intern!(py, "headers"))?
-        .getattr(pyo3::intern!(py, "raw"))?;
-    let mut headers = HeaderMap::with_capacity(8);
-    for (name, value) in header_pairs(&raw)? {
-        headers.append(name, value);
-    }
+    let (status, headers) = status_and_headers(response)?;
     let body = response.getattr(pyo3::intern!(py, "body"))?;
     let bytes = if let Ok(bytes) = body.cast::<PyBytes>() {
         bytes.as_bytes().to_vec()
@@ -140,6 +133,20 @@ fn convert_response_object(
         headers,
         body: ResponseBody::full(bytes),
     })
+}
+
+/// A `Response` object's `status_code` and validated `headers`.
+fn status_and_headers(response: &Bound<'_, PyAny>) -> PyResult<(StatusCode, HeaderMap)> {
+    let py = response.py();
+    let status = status_from(&response.getattr(pyo3::intern!(py, "status_code"))?)?;
+    let raw = response
+        .getattr(pyo3::intern!(py, "headers"))?
+        .getattr(pyo3::intern!(py, "raw"))?;
+    let mut headers = HeaderMap::with_capacity(8);
+    for (name, value) in header_pairs(&raw)? {
+        headers.append(name, value);
+    }
+    Ok((status, headers))
 }
 
 fn status_from(value: &Bound<'_, PyAny>) -> PyResult<StatusCode> {
@@ -228,17 +235,10 @@ fn convert_file_response(
 }
 
 /// A `StreamResponse`: headers now, body chunks from the application's
-/// generator through a bounded channel (see `_serving.pump_stream`).
+/// generator through a bounded channel (see `hyperdjango.streaming`).
 fn convert_stream_response(response: &Bound<'_, PyAny>) -> PyResult<NativeResponse> {
     let py = response.py();
-    let status = status_from(&response.getattr(pyo3::intern!(py, "status_code"))?)?;
-    let raw = response
-        .getattr(pyo3::intern!(py, "headers"))?
-        .getattr(pyo3::intern!(py, "raw"))?;
-    let mut headers = HeaderMap::with_capacity(8);
-    for (name, value) in header_pairs(&raw)? {
-        headers.append(name, value);
-    }
+    let (status, headers) = status_and_headers(response)?;
     let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_QUEUE);
     let sender = Bound::new(py, StreamSender::new(sender))?;
     response.call_method1(pyo3::intern!(py, "_start"), (sender,))?;
