@@ -25,7 +25,12 @@ def test_urlencoded_fields(forms: tuple[RunningServer, Path]) -> None:
         response = http.post(
             "/form", data={"name": "Ada Lovelace", "tag": ["a", "b"], "x": "1+1=2 & more"}
         )
-    assert response.json() == {"name": ["Ada Lovelace"], "tag": ["a", "b"], "x": ["1+1=2 & more"]}
+    assert response.json() == {
+        "body_in_memory": True,
+        "name": ["Ada Lovelace"],
+        "tag": ["a", "b"],
+        "x": ["1+1=2 & more"],
+    }
 
 
 def test_multipart_fields_and_files(forms: tuple[RunningServer, Path]) -> None:
@@ -41,6 +46,7 @@ def test_multipart_fields_and_files(forms: tuple[RunningServer, Path]) -> None:
             ],
         )
     body = response.json()
+    assert body["body_in_memory"] is True
     assert body["title"] == ["Résumé"]
     assert [item["filename"] for item in body["doc"]] == ["notes.txt", "b.bin"]
     assert body["doc"][0] == {
@@ -59,7 +65,10 @@ def test_large_upload_is_spooled_and_removed_after_the_request(
     server, _ = forms
     payload = os.urandom(3 * 1024 * 1024)
     with server.client() as http:
-        item = http.post("/form", files={"big": ("big.bin", payload)}).json()["big"][0]
+        body = http.post("/form", files={"big": ("big.bin", payload)}).json()
+    # The body went to disk as it arrived, and the part to its own spool file.
+    assert body["body_in_memory"] is False
+    item = body["big"][0]
     assert item["in_memory"] is False
     assert item["size"] == len(payload)
     assert item["sha256"] == hashlib.sha256(payload).hexdigest()
@@ -143,4 +152,24 @@ def test_server_keeps_serving_after_bad_forms(forms: tuple[RunningServer, Path])
     server, _ = forms
     raw_post(server, "multipart/form-data; boundary=x", b"--x")
     with server.client() as http:
-        assert http.post("/form", data={"ok": "1"}).json() == {"ok": ["1"]}
+        assert http.post("/form", data={"ok": "1"}).json() == {"body_in_memory": True, "ok": ["1"]}
+
+
+def test_chunked_large_upload_is_spooled_as_it_arrives(forms: tuple[RunningServer, Path]) -> None:
+    server, _ = forms
+    payload = os.urandom(2 * 1024 * 1024)
+    head = b'--zz\r\nContent-Disposition: form-data; name="f"; filename="f.bin"\r\n\r\n'
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        for start in range(0, len(payload), 256 * 1024):
+            yield payload[start : start + 256 * 1024]
+        yield b"\r\n--zz--\r\n"
+
+    with server.client() as http:
+        response = http.post(
+            "/form", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=zz"}
+        )
+    body = response.json()
+    assert body["body_in_memory"] is False
+    assert body["f"][0]["sha256"] == hashlib.sha256(payload).hexdigest()

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{HeaderMap, Method, Uri, Version};
 use parking_lot::Mutex;
 use pyo3::exceptions::PyOSError;
@@ -21,7 +20,7 @@ use crate::http::cookies::parse_cookies;
 use crate::http::multipart::{self, MultipartError, MultipartLimits};
 use crate::http::proxy::TrustedProxies;
 use crate::http::query::{parse_query, percent_decode};
-use crate::server::{NativeResponse, PendingRequest};
+use crate::server::{NativeResponse, PendingRequest, RequestBody};
 
 /// An HTTP request. Attributes decode lazily and are cached.
 // `dict`: middleware and handlers may attach their own attributes (`request.user = ...`).
@@ -36,7 +35,7 @@ pub struct Request {
     uri: Uri,
     version: Version,
     headers: HeaderMap,
-    body: Bytes,
+    body: RequestBody,
     peer: SocketAddr,
     trusted_proxies: Arc<TrustedProxies>,
     path_params: Option<Py<PyDict>>,
@@ -83,6 +82,17 @@ impl Request {
         }
     }
 
+    /// The body's bytes: borrowed when in memory, read from the spool file
+    /// when the handler asks for the raw body of a large upload.
+    fn contents(&self) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
+        match &self.body {
+            RequestBody::Memory(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
+            RequestBody::Spooled(spooled) => {
+                std::fs::read(spooled.path()).map(std::borrow::Cow::Owned)
+            }
+        }
+    }
+
     /// The raw request headers, for native answers that depend on them (files).
     pub fn request_headers(&self) -> &HeaderMap {
         &self.headers
@@ -98,7 +108,19 @@ impl Request {
         let refuse = |error: MultipartError| http_error(py, error.status(), error.message());
         let boundary = multipart::boundary(content_type)
             .ok_or_else(|| refuse(MultipartError::MissingBoundary))?;
-        let parts = multipart::parse(&self.body, &boundary, &limits).map_err(refuse)?;
+        let mapped;
+        let body: &[u8] = match &self.body {
+            RequestBody::Memory(bytes) => bytes,
+            RequestBody::Spooled(spooled) => {
+                let file = std::fs::File::open(spooled.path())?;
+                // SAFETY: the file is our own exclusively created temporary
+                // file, written completely before the request reached Python
+                // and never written again; the map lives only for this parse.
+                mapped = unsafe { memmap2::Mmap::map(&file)? };
+                &mapped
+            }
+        };
+        let parts = multipart::parse(body, &boundary, &limits).map_err(refuse)?;
         let uploaded_file = &helpers(py)?.uploaded_file_class;
         for part in parts {
             let Some(filename) = part.filename else {
@@ -304,7 +326,8 @@ impl Request {
                     .to_ascii_lowercase();
                 let pairs = PyList::empty(py);
                 if media_type == "application/x-www-form-urlencoded" {
-                    let text = String::from_utf8_lossy(&self.body);
+                    let contents = self.contents()?;
+                    let text = String::from_utf8_lossy(&contents);
                     for (name, value) in parse_query(&text) {
                         pairs.append((name, value))?;
                     }
@@ -335,7 +358,7 @@ impl Request {
                 }
                 let loads = helpers(py)?.json_loads.bind(py);
                 loads
-                    .call1((self.bytes(py),))
+                    .call1((self.bytes(py)?,))
                     .map(Bound::unbind)
                     .map_err(|error| {
                         let reason = error.value(py).to_string();
@@ -353,7 +376,7 @@ impl Request {
             .get_or_try_init(py, || {
                 let charset = self.charset();
                 if charset == "utf-8" || charset == "utf8" {
-                    return match std::str::from_utf8(&self.body) {
+                    return match std::str::from_utf8(&self.contents()?) {
                         Ok(text) => Ok(PyString::new(py, text).unbind()),
                         Err(_) => Err(http_error(
                             py,
@@ -362,7 +385,7 @@ impl Request {
                         )),
                     };
                 }
-                let decoded = self.bytes(py).call_method1("decode", (charset.as_str(),));
+                let decoded = self.bytes(py)?.call_method1("decode", (charset.as_str(),));
                 match decoded {
                     Ok(text) => Ok(text.cast_into::<PyString>()?.unbind()),
                     Err(error) if error.is_instance_of::<pyo3::exceptions::PyLookupError>(py) => {
@@ -384,16 +407,24 @@ impl Request {
 
     /// The raw body.
     #[getter]
-    fn bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+    fn bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         self.cached_bytes
-            .get_or_init(py, || PyBytes::new(py, &self.body).unbind())
-            .bind(py)
-            .clone()
+            .get_or_try_init(py, || {
+                Ok::<_, PyErr>(PyBytes::new(py, &self.contents()?).unbind())
+            })
+            .map(|bytes| bytes.bind(py).clone())
+    }
+
+    /// False when a large upload was written to a temporary file as it
+    /// arrived (multipart bodies over 1 MB) instead of being held in memory.
+    #[getter]
+    fn body_in_memory(&self) -> bool {
+        matches!(self.body, RequestBody::Memory(_))
     }
 
     /// Alias of `bytes`, as in Starlette.
     #[getter]
-    fn body<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+    fn body<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         self.bytes(py)
     }
 

@@ -20,11 +20,13 @@ use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 
 use super::files::{file_response, static_file_path, FileOptions};
+use super::request_body::SPOOL_BODY_OVER;
 use super::scanned_io::ScannedIo;
-use super::{NativeResponse, PendingRequest, ResponseBody, Shared};
+use super::{NativeResponse, PendingRequest, RequestBody, ResponseBody, Shared, SpooledBody};
 use crate::http::framing::FramingScanner;
 use crate::http::validate::validate_head;
 use crate::routing::Resolution;
+use tokio::io::AsyncWriteExt;
 
 pub(crate) const JSON_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/json");
 const KEEP_ALIVE: HeaderValue = HeaderValue::from_static("keep-alive");
@@ -292,7 +294,7 @@ async fn read_body(
     mut body: Incoming,
     headers: &HeaderMap,
     limit: u64,
-) -> Result<Bytes, NativeResponse> {
+) -> Result<RequestBody, NativeResponse> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -301,7 +303,13 @@ async fn read_body(
         return Err(too_large(limit));
     }
     if declared == Some(0) || hyper::body::Body::is_end_stream(&body) {
-        return Ok(Bytes::new());
+        return Ok(RequestBody::Memory(Bytes::new()));
+    }
+    // Large uploads go to disk as they arrive; everything else stays in memory.
+    let may_spool = is_multipart(headers);
+    let mut spool: Option<(SpooledBody, tokio::fs::File)> = None;
+    if may_spool && declared.is_some_and(|length| length > SPOOL_BODY_OVER) {
+        spool = Some(start_spool().map_err(|_| spool_failed())?);
     }
     // One data frame is the common case: keep it without copying.
     let mut first: Option<Bytes> = None;
@@ -317,7 +325,11 @@ async fn read_body(
         received += data.len() as u64;
         if received > limit {
             discard_rest(body).await;
-            return Err(too_large(limit));
+            return Err(too_large(limit)); // a spool file is deleted as it drops
+        }
+        if let Some((_, file)) = spool.as_mut() {
+            file.write_all(&data).await.map_err(|_| spool_failed())?;
+            continue;
         }
         match (&mut first, &mut collected) {
             (None, None) => first = Some(data),
@@ -330,12 +342,52 @@ async fn read_body(
             }
             (_, Some(buffer)) => buffer.extend_from_slice(&data),
         }
+        if may_spool && received > SPOOL_BODY_OVER {
+            // A chunked upload just outgrew memory: move what we have to disk.
+            let (spooled, mut file) = start_spool().map_err(|_| spool_failed())?;
+            let so_far = collected
+                .take()
+                .map(BytesMut::freeze)
+                .or(first.take())
+                .unwrap_or_default();
+            file.write_all(&so_far).await.map_err(|_| spool_failed())?;
+            spool = Some((spooled, file));
+        }
     }
-    Ok(match (first, collected) {
+    if let Some((mut spooled, mut file)) = spool {
+        file.flush().await.map_err(|_| spool_failed())?;
+        spooled.length = received;
+        return Ok(RequestBody::Spooled(spooled));
+    }
+    Ok(RequestBody::Memory(match (first, collected) {
         (_, Some(buffer)) => buffer.freeze(),
         (Some(only), None) => only,
         (None, None) => Bytes::new(),
-    })
+    }))
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+}
+
+fn start_spool() -> std::io::Result<(SpooledBody, tokio::fs::File)> {
+    let (spooled, file) = SpooledBody::create()?;
+    Ok((spooled, tokio::fs::File::from_std(file)))
+}
+
+fn spool_failed() -> NativeResponse {
+    NativeResponse::detail(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "Cannot store the request body",
+    )
 }
 
 /// Reads and drops a little more of an oversized body before answering 413.

@@ -9,6 +9,7 @@ pub mod completion;
 mod connection;
 pub mod files;
 pub mod handoff;
+pub mod request_body;
 mod scanned_io;
 
 use std::io;
@@ -17,7 +18,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use tokio::sync::{oneshot, watch};
 
@@ -26,6 +26,7 @@ use crate::routing::RouteTable;
 pub use body::{ResponseBody, StreamChunk};
 pub use completion::Completions;
 pub use handoff::Handoff;
+pub use request_body::{RequestBody, SpooledBody};
 
 /// Everything `HyperApp.run()` can configure on the native side.
 #[derive(Clone, Debug)]
@@ -72,7 +73,7 @@ pub struct PendingRequest {
     pub uri: Uri,
     pub version: Version,
     pub headers: HeaderMap,
-    pub body: Bytes,
+    pub body: RequestBody,
     /// Path parameter values, decoded, in pattern order.
     pub params: Vec<String>,
     pub peer: SocketAddr,

@@ -12,7 +12,7 @@ SAVE_DIR = os.environ["SAVE_DIR"]
 
 @app.post("/form")
 async def form(request):
-    result = {}
+    result = {"body_in_memory": request.body_in_memory}
     for name, value in request.form.multi_items():
         if isinstance(value, UploadedFile):
             content = value.read()
