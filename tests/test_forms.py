@@ -173,3 +173,12 @@ def test_chunked_large_upload_is_spooled_as_it_arrives(forms: tuple[RunningServe
     body = response.json()
     assert body["body_in_memory"] is False
     assert body["f"][0]["sha256"] == hashlib.sha256(payload).hexdigest()
+
+
+def test_saving_a_large_upload_copies_exactly_its_bytes(forms: tuple[RunningServer, Path]) -> None:
+    server, save_dir = forms
+    payload = os.urandom(2 * 1024 * 1024 + 17)
+    with server.client() as http:
+        response = http.post("/save", data={"note": "x"}, files={"file": ("big.bin", payload)})
+    assert response.json()["saved"] == "big.bin"
+    assert (save_dir / "big.bin").read_bytes() == payload

@@ -6,7 +6,7 @@ import io
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 __all__ = ["Headers", "QueryDict", "FormData", "UploadedFile"]
 
@@ -148,12 +148,22 @@ class FormData(QueryDict):
 class UploadedFile:
     """A file from a ``multipart/form-data`` body (``request.form["field"]``).
 
-    Small files are held in memory; larger ones (over 1 MB) were spooled by the
-    native parser to a temporary file that is removed with the request, so
+    Small files are held in memory. Larger ones (over 1 MB) stay on disk: the
+    upload was written to a temporary file as it arrived, and this object reads
+    its byte range of that file. The file is removed with the request, so
     ``save()`` what you want to keep.
     """
 
-    __slots__ = ("filename", "content_type", "headers", "size", "_data", "_path", "_file")
+    __slots__ = (
+        "filename",
+        "content_type",
+        "headers",
+        "size",
+        "_data",
+        "_path",
+        "_offset",
+        "_file",
+    )
 
     def __init__(
         self,
@@ -163,6 +173,7 @@ class UploadedFile:
         size: int,
         data: bytes | None = None,
         path: str | None = None,
+        offset: int = 0,
     ) -> None:
         self.filename = filename
         self.content_type = content_type or "application/octet-stream"
@@ -170,15 +181,17 @@ class UploadedFile:
         self.size = size
         self._data = data
         self._path = path
+        self._offset = offset
         self._file: BinaryIO | None = None
 
     @property
     def file(self) -> BinaryIO:
         """A binary file object positioned at the start of the content."""
         if self._file is None:
-            self._file = (
-                io.BytesIO(self._data or b"") if self._path is None else open(self._path, "rb")
-            )  # noqa: SIM115
+            if self._path is None:
+                self._file = io.BytesIO(self._data or b"")
+            else:
+                self._file = io.BufferedReader(_FileRange(self._path, self._offset, self.size))
         return self._file
 
     @property
@@ -211,7 +224,11 @@ class UploadedFile:
         if os.path.isdir(target):
             target = os.path.join(target, self.safe_filename)
         if self._path is not None:
-            shutil.copyfile(self._path, target)
+            with (
+                open(target, "wb") as output,
+                _FileRange(self._path, self._offset, self.size) as source,
+            ):
+                shutil.copyfileobj(source, output, 1024 * 1024)
         else:
             with open(target, "wb") as output:
                 output.write(self._data or b"")
@@ -224,3 +241,45 @@ class UploadedFile:
 
     def __repr__(self) -> str:
         return f"<UploadedFile {self.filename!r} {self.content_type} {self.size} bytes>"
+
+
+class _FileRange(io.RawIOBase):
+    """A read-only view of ``length`` bytes of a file, starting at ``offset``."""
+
+    def __init__(self, path: str, offset: int, length: int) -> None:
+        super().__init__()
+        self.name = path
+        self._handle = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._start = offset
+        self._end = offset + length
+        self._handle.seek(offset)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._end - self._handle.tell()
+        if left <= 0:
+            return 0
+        view = memoryview(buffer)[: min(len(buffer), left)]
+        return self._handle.readinto(view)
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            target = self._start + position
+        elif whence == io.SEEK_CUR:
+            target = self._handle.tell() + position
+        else:
+            target = self._end + position
+        self._handle.seek(min(max(target, self._start), self._end))
+        return self._handle.tell() - self._start
+
+    def tell(self) -> int:
+        return self._handle.tell() - self._start
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()

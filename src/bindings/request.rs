@@ -1,15 +1,11 @@
 //! The native `Request` handed to handlers: raw parts from hyper, decoded into
 //! Python objects only when an attribute is first read.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use http::{HeaderMap, Method, Uri, Version};
 use parking_lot::Mutex;
-use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -46,8 +42,6 @@ pub struct Request {
     cached_headers: PyOnceLock<Py<PyAny>>,
     cached_cookies: PyOnceLock<Py<PyDict>>,
     cached_form: PyOnceLock<Py<PyAny>>,
-    /// Spooled uploads, removed when the request object goes away.
-    temporary_files: Mutex<Vec<PathBuf>>,
     cached_json: PyOnceLock<Py<PyAny>>,
     cached_text: PyOnceLock<Py<PyString>>,
     cached_bytes: PyOnceLock<Py<PyBytes>>,
@@ -75,7 +69,6 @@ impl Request {
             cached_headers: PyOnceLock::new(),
             cached_cookies: PyOnceLock::new(),
             cached_form: PyOnceLock::new(),
-            temporary_files: Mutex::new(Vec::new()),
             cached_json: PyOnceLock::new(),
             cached_text: PyOnceLock::new(),
             cached_bytes: PyOnceLock::new(),
@@ -134,46 +127,29 @@ impl Request {
                 pairs.append((part.name, value))?;
                 continue;
             };
-            let (data, spooled) = if part.data.len() > SPOOL_THRESHOLD {
-                (
-                    None,
-                    Some(self.spool(part.data).map_err(|error| {
-                        PyOSError::new_err(format!(
-                            "cannot spool upload {filename:?} to a temporary file: {error}"
-                        ))
-                    })?),
-                )
-            } else {
-                (Some(PyBytes::new(py, part.data)), None)
+            // A large part of a body spooled to disk stays where it is: the
+            // UploadedFile reads its byte range of the body file (no copy).
+            let location = match &self.body {
+                RequestBody::Spooled(spooled) if part.data.len() > SPOOL_THRESHOLD => {
+                    let offset = part.data.as_ptr() as usize - body.as_ptr() as usize;
+                    Some((spooled.path().to_string_lossy().into_owned(), offset))
+                }
+                _ => None,
             };
+            let data = location.is_none().then(|| PyBytes::new(py, part.data));
+            let (path, offset) = location.map_or((None, 0), |(path, offset)| (Some(path), offset));
             let file = uploaded_file.bind(py).call1((
                 filename,
                 part.content_type,
                 part.headers,
                 part.data.len(),
                 data,
-                spooled.map(|path| path.to_string_lossy().into_owned()),
+                path,
+                offset,
             ))?;
             pairs.append((part.name, file))?;
         }
         Ok(())
-    }
-
-    /// Writes an upload to a new temporary file that dies with the request.
-    fn spool(&self, data: &[u8]) -> std::io::Result<PathBuf> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let number = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "hyperdjango-upload-{}-{number}",
-            std::process::id()
-        ));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        self.temporary_files.lock().push(path.clone());
-        file.write_all(data)?;
-        Ok(path)
     }
 
     /// The answer channel; `None` once taken (one request, one answer).
@@ -197,15 +173,7 @@ impl Request {
     }
 }
 
-impl Drop for Request {
-    fn drop(&mut self) {
-        for path in self.temporary_files.get_mut().drain(..) {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// Uploads larger than this are written to a temporary file for the handler.
+/// Parts of a spooled body larger than this are read from the body file, not copied.
 const SPOOL_THRESHOLD: usize = 1024 * 1024;
 
 #[pymethods]
