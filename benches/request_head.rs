@@ -58,9 +58,10 @@ fn head(criterion: &mut Criterion) {
             )
         })
     });
-    group.bench_function("httparse + an http::HeaderMap built by copying (an upper bound for hyper)", |bench| {
-        bench.iter(|| black_box(parse_into_parts(black_box(REQUEST))))
-    });
+    group.bench_function(
+        "httparse + an http::HeaderMap built by copying (an upper bound for hyper)",
+        |bench| bench.iter(|| black_box(parse_into_parts(black_box(REQUEST)))),
+    );
     group.bench_function("framing scanner (second look)", |bench| {
         bench.iter(|| {
             let mut scanner = FramingScanner::default();

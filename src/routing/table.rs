@@ -82,34 +82,6 @@ struct LiteralKey {
 }
 
 impl LiteralKey {
-    /// The key of `bytes[start..start + length]`, read with one 8-byte load
-    /// from the path when it has 8 bytes left (the bytes past the segment are
-    /// masked off), instead of a byte loop.
-    fn within(bytes: &[u8], start: usize, length: usize) -> LiteralKey {
-        let window = bytes.get(start..).and_then(|rest| rest.first_chunk::<8>());
-        match window {
-            Some(window) if length > 0 => {
-                let word = u64::from_le_bytes(*window);
-                let prefix = if length >= 8 {
-                    word
-                } else {
-                    word & ((1u64 << (length * 8)) - 1)
-                };
-                LiteralKey { length, prefix }
-            }
-            _ => {
-                let end = (start + length).min(bytes.len());
-                let text = bytes.get(start..end).unwrap_or_default();
-                let prefix = text
-                    .iter()
-                    .take(8)
-                    .rev()
-                    .fold(0, |prefix, &byte| (prefix << 8) | u64::from(byte));
-                LiteralKey { length, prefix }
-            }
-        }
-    }
-
     fn of(text: &str) -> LiteralKey {
         let bytes = text.as_bytes();
         // One 8-byte load, or a few shifts for short texts: no memcpy, whose
@@ -130,32 +102,99 @@ impl LiteralKey {
 
 #[derive(Clone, Debug)]
 struct Literal {
-    key: LiteralKey,
     text: Box<str>,
     node: Node,
 }
 
-impl Literal {
-    fn matches(&self, key: LiteralKey, text: &str) -> bool {
-        self.key == key && (key.length <= 8 || self.text.as_bytes()[8..] == text.as_bytes()[8..])
+/// Slot value of an empty bucket in `Node::literal_index`.
+const EMPTY_SLOT: u32 = u32::MAX;
+
+/// From this many literal children on, a node looks them up through a small
+/// open-addressed hash of their keys instead of scanning the keys.
+const INDEX_LITERALS_FROM: usize = 8;
+
+impl LiteralKey {
+    /// Bucket of this key in a table of `1 << bits` slots (Fibonacci hashing
+    /// of the length and first 8 bytes: two instructions, no byte loop).
+    fn bucket(self, bits: u32) -> usize {
+        let mixed = (self.prefix ^ (self.length as u64).rotate_right(8))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed >> (64 - bits)) as usize
     }
 }
 
 impl Node {
-    /// The literal child equal to `text`. A linear scan of the keys: measured
-    /// faster than bisecting them, even for the ~25 children of a busy node.
-    fn find_literal(&self, key: LiteralKey, text: &str) -> Option<usize> {
-        self.literals
-            .iter()
-            .position(|literal| literal.matches(key, text))
+    /// The literal child equal to `text`, whose key is `key`. Few children
+    /// are scanned (their keys sit together in one compact array, so a miss
+    /// costs two compares and no memcmp); a busy node -- the ~30 literals
+    /// under `/repos/{owner}/{repo}` -- is looked up through its hash index,
+    /// a probe or two whatever the number of children.
+    #[inline]
+    fn find_literal(&self, key: LiteralKey, text: &[u8]) -> Option<usize> {
+        let same = |position: usize| {
+            self.literal_keys[position] == key
+                && (key.length <= 8
+                    || self.literals[position].text.as_bytes().get(8..) == text.get(8..))
+        };
+        if self.literal_index.is_empty() {
+            return (0..self.literal_keys.len()).find(|&position| same(position));
+        }
+        let bits = self.literal_index.len().trailing_zeros();
+        let mask = self.literal_index.len() - 1;
+        let mut bucket = key.bucket(bits);
+        loop {
+            let slot = self.literal_index[bucket];
+            if slot == EMPTY_SLOT {
+                return None;
+            }
+            if same(slot as usize) {
+                return Some(slot as usize);
+            }
+            bucket = (bucket + 1) & mask;
+        }
+    }
+
+    fn push_literal(&mut self, key: LiteralKey, text: String) -> usize {
+        self.literal_keys.push(key);
+        self.literals.push(Literal {
+            text: text.into_boxed_str(),
+            node: Node::default(),
+        });
+        self.rebuild_literal_index();
+        self.literals.len() - 1
+    }
+
+    /// Rebuilt on every insertion: registration is rare and the table tiny
+    /// (a power of two at least twice the children, so probes stay short).
+    fn rebuild_literal_index(&mut self) {
+        let count = self.literal_keys.len();
+        if count < INDEX_LITERALS_FROM {
+            self.literal_index = Box::default();
+            return;
+        }
+        let size = (count * 2).next_power_of_two();
+        let bits = size.trailing_zeros();
+        let mut index = vec![EMPTY_SLOT; size];
+        for (position, key) in self.literal_keys.iter().enumerate() {
+            let mut bucket = key.bucket(bits);
+            while index[bucket] != EMPTY_SLOT {
+                bucket = (bucket + 1) & (size - 1);
+            }
+            index[bucket] = position as u32;
+        }
+        self.literal_index = index.into_boxed_slice();
     }
 }
 
 #[derive(Clone, Debug, Default)]
 struct Node {
-    /// Literal children. Each carries its length and first 8 bytes as a
-    /// number, so a scan rejects non-matches without calling memcmp (which
-    /// was a third of the resolve time when comparing strings).
+    /// Keys (length and first 8 bytes as a number) of the literal children,
+    /// parallel to `literals`: compared without memcmp, which was a third of
+    /// the resolve time when comparing strings.
+    literal_keys: Vec<LiteralKey>,
+    /// Open-addressed index into `literals` for nodes with many of them
+    /// (empty otherwise).
+    literal_index: Box<[u32]>,
     literals: Vec<Literal>,
     /// Typed parameters in precedence order (int, uuid, slug, str).
     params: Vec<(ParamKind, Node)>,
@@ -250,22 +289,92 @@ impl<'p> PathCursor<'p> {
         path.starts_with('/').then_some(PathCursor { path })
     }
 
-    /// The segment starting at byte `start` (just after a '/'), where the next
-    /// one starts (`None` at the end of the path), and whether it holds a `%`.
-    /// One plain loop: segments are short, and memchr's setup costs more.
-    fn segment(&self, start: usize) -> (&'p str, Option<usize>, bool) {
+    /// The segment starting at byte `start` (just after a '/'): where it
+    /// ends, where the next one starts, its literal key and whether it holds
+    /// a `%`.
+    fn cut(&self, start: usize) -> Cut {
         let bytes = self.path.as_bytes();
-        let mut end = start;
-        let mut escaped = false;
-        while let Some(&byte) = bytes.get(end) {
-            if byte == b'/' {
-                break;
-            }
-            escaped |= byte == b'%';
-            end += 1;
+        let (end, escaped, first_word) = segment_end(bytes, start);
+        let length = end - start;
+        // The key comes from the first word the scan loaded (bytes past the
+        // segment masked off): no second read.
+        let prefix = if length >= 8 {
+            first_word
+        } else {
+            first_word & ((1u64 << (length * 8)) - 1)
+        };
+        Cut {
+            end,
+            next: (end < bytes.len()).then_some(end + 1),
+            key: LiteralKey { length, prefix },
+            escaped,
         }
-        let raw = self.path.get(start..end).unwrap_or_default();
-        (raw, (end < bytes.len()).then_some(end + 1), escaped)
+    }
+}
+
+/// One segment of the request path, as `PathCursor::cut` found it.
+struct Cut {
+    end: usize,
+    next: Option<usize>,
+    /// The key of the raw segment (not meaningful when `escaped`).
+    key: LiteralKey,
+    escaped: bool,
+}
+
+/// The 8 bytes of `bytes` from `at` as a little-endian word, zero-filled
+/// past the end. Near the end it loads the last 8 bytes and shifts, so a
+/// path's final segment needs no byte loop either.
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    if let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        return u64::from_le_bytes(*chunk);
+    }
+    let missing = (at + 8).saturating_sub(bytes.len()).min(8);
+    match bytes.last_chunk::<8>() {
+        Some(last) if missing < 8 => u64::from_le_bytes(*last) >> (missing * 8),
+        Some(_) => 0,
+        None => {
+            let mut padded = [0u8; 8];
+            let rest = bytes.get(at..).unwrap_or_default();
+            padded[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(padded)
+        }
+    }
+}
+
+/// The index of the first '/' at or after `start` (or the length), whether a
+/// '%' comes before it, and the (zero-filled) first 8 bytes from `start`.
+/// Eight bytes per step with the classic zero-byte trick: segments are too
+/// short for memchr's setup to pay, and a byte loop was half the resolve
+/// time. Zero fill is safe: a NUL byte is neither '/' nor '%'.
+pub(super) fn segment_end(bytes: &[u8], start: usize) -> (usize, bool, u64) {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// High bit of every byte of `word` equal to `byte`, plus possibly some
+    /// above the lowest one (borrows), never below it.
+    fn equal_bytes(word: u64, byte: u8) -> u64 {
+        let differences = word ^ (ONES * u64::from(byte));
+        differences.wrapping_sub(ONES) & !differences & HIGHS
+    }
+    let first_word = word_at(bytes, start);
+    let mut word = first_word;
+    let mut at = start;
+    let mut escaped = false;
+    loop {
+        let slashes = equal_bytes(word, b'/');
+        let percents = equal_bytes(word, b'%');
+        if slashes != 0 {
+            // Bits strictly below the first slash's high bit.
+            let before = (slashes & slashes.wrapping_neg()) - 1;
+            let escaped = escaped || percents & before != 0;
+            let end = at + (slashes.trailing_zeros() / 8) as usize;
+            return (end, escaped, first_word);
+        }
+        escaped |= percents != 0;
+        at += 8;
+        if at >= bytes.len() {
+            return (bytes.len(), escaped, first_word);
+        }
+        word = word_at(bytes, at);
     }
 }
 
@@ -305,16 +414,9 @@ impl RouteTable {
                     let decoded =
                         percent_decode(text, false).map_or_else(|| text.clone(), Cow::into_owned);
                     let key = LiteralKey::of(&decoded);
-                    let position = match node.find_literal(key, &decoded) {
+                    let position = match node.find_literal(key, decoded.as_bytes()) {
                         Some(position) => position,
-                        None => {
-                            node.literals.push(Literal {
-                                key,
-                                text: decoded.into_boxed_str(),
-                                node: Node::default(),
-                            });
-                            node.literals.len() - 1
-                        }
+                        None => node.push_literal(key, decoded),
                     };
                     node = &mut node.literals[position].node;
                 }
@@ -381,10 +483,12 @@ impl RouteTable {
     /// Matches a request. `path` is the raw path (percent-encoded, no query).
     pub fn resolve<'t, 'p>(&'t self, method: &str, path: &'p str) -> Resolution<'t, 'p> {
         // Fast path: an exact static route that has this method. Skipped
-        // without hashing when no static pattern has this path's length.
+        // without hashing when no static pattern has this path's length. A
+        // raw path equal to a pattern's text means the same thing decoded,
+        // so escapes need no check here (other spellings go to the trie).
         let bit = path.len().min(255);
         let could_be_static = self.static_lengths[bit / 64] & (1 << (bit % 64)) != 0;
-        if could_be_static && !path.contains('%') {
+        if could_be_static {
             if let Some(entry) = self
                 .statics
                 .get(path)
@@ -460,24 +564,25 @@ impl RouteTable {
                 let done = node.leaf.is_some_and(|leaf| self.visit(leaf, search));
                 return done || Self::backtrack(search, depth);
             };
-            let (raw, next, escaped) = path.segment(at);
-            let segment = if escaped {
-                match percent_decode(raw, false) {
-                    Some(decoded) => decoded,
-                    None => return Self::backtrack(search, depth), // not UTF-8 once decoded
-                }
-            } else {
-                Cow::Borrowed(raw)
-            };
+            let cut = path.cut(at);
+            let next = cut.next;
+            if cut.escaped {
+                // Rare: decode, then take the general (backtracking) route.
+                let raw = path.path.get(at..cut.end).unwrap_or_default();
+                let Some(segment) = percent_decode(raw, false) else {
+                    return Self::backtrack(search, depth); // not UTF-8 once decoded
+                };
+                let literal = node.find_literal(LiteralKey::of(&segment), segment.as_bytes());
+                let done = self.branch(node, path, at, raw, &segment, literal, next, search);
+                return done || Self::backtrack(search, depth);
+            }
+            // Bytes, not &str: slicing a str checks char boundaries, which
+            // showed in profiles; the raw path is ASCII-safe to cut at '/'.
+            let raw = path.path.as_bytes().get(at..cut.end).unwrap_or_default();
             let literal = if node.literals.is_empty() {
                 None
             } else {
-                let key = if escaped {
-                    LiteralKey::of(&segment)
-                } else {
-                    LiteralKey::within(path.path.as_bytes(), at, raw.len())
-                };
-                node.find_literal(key, &segment)
+                node.find_literal(cut.key, raw)
             };
             let single_way = node.params.len()
                 + usize::from(node.catch_all.is_some())
@@ -490,16 +595,17 @@ impl RouteTable {
                     continue;
                 }
                 if let [(kind, child)] = node.params.as_slice() {
-                    if !kind.matches(&segment) {
+                    if !kind.matches_bytes(raw) {
                         return Self::backtrack(search, depth);
                     }
-                    search.captured.push((at as u32, (at + raw.len()) as u32));
+                    search.captured.push((at as u32, cut.end as u32));
                     node = child;
                     start = next;
                     continue;
                 }
             }
-            let done = self.branch(node, path, at, raw, &segment, literal, next, search);
+            let raw = path.path.get(at..cut.end).unwrap_or_default();
+            let done = self.branch(node, path, at, raw, raw, literal, next, search);
             return done || Self::backtrack(search, depth);
         }
     }
@@ -529,7 +635,7 @@ impl RouteTable {
             }
         }
         for (kind, child) in &node.params {
-            if kind.matches(segment) {
+            if kind.matches_bytes(segment.as_bytes()) {
                 search.captured.push((at as u32, (at + raw.len()) as u32));
                 if self.walk(child, path, next, search) {
                     return true;

@@ -279,3 +279,109 @@ fn routes_lists_registrations_in_order() {
     let listed: Vec<_> = routes.routes().collect();
     assert_eq!(listed, vec![("GET", "/a", 0), ("POST", "/b/{x}", 1)]);
 }
+
+#[test]
+fn segment_scan_finds_slashes_and_escapes_at_every_offset() {
+    // Every split of a path up to 20 bytes, checked against a plain loop:
+    // exercises full words, the shifted last word and paths under 8 bytes.
+    for length in 1..=20usize {
+        for slash in 0..=length {
+            for percent in 0..=length {
+                let mut bytes = vec![b'a'; length];
+                if slash < length {
+                    bytes[slash] = b'/';
+                }
+                if percent < length && percent != slash {
+                    bytes[percent] = b'%';
+                }
+                for start in 0..=length {
+                    let expected_end = (start..length)
+                        .find(|&at| bytes[at] == b'/')
+                        .unwrap_or(length);
+                    let expected_escaped = bytes[start..expected_end].contains(&b'%');
+                    let (end, escaped, word) = super::table::segment_end(&bytes, start);
+                    assert_eq!(
+                        (end, escaped),
+                        (expected_end, expected_escaped),
+                        "{:?} from {start}",
+                        String::from_utf8_lossy(&bytes)
+                    );
+                    let mut expected_word = [0u8; 8];
+                    let available = &bytes[start..(start + 8).min(length)];
+                    expected_word[..available.len()].copy_from_slice(available);
+                    assert_eq!(word, u64::from_le_bytes(expected_word));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn busy_nodes_find_every_literal_through_their_index() {
+    // More children than the scan threshold, several sharing their first 8
+    // bytes, one longer than 8 by a single byte, and one-byte names.
+    let names = [
+        "collaborators",
+        "collaborator",
+        "collabor",
+        "collabora",
+        "collaborates",
+        "a",
+        "b",
+        "issues",
+        "issue",
+        "pulls",
+        "tags",
+        "topics",
+        "branches",
+        "releases",
+        "readme",
+        "contents",
+        "languages",
+        "forks",
+        "hooks",
+        "keys",
+        "labels",
+        "milestones",
+        "z",
+    ];
+    let mut routes: Vec<(&str, String)> = names
+        .iter()
+        .map(|name| ("GET", format!("/x/{name}")))
+        .collect();
+    routes.push(("GET", "/x/{other}".to_owned()));
+    let mut table = RouteTable::new();
+    for (id, (method, pattern)) in routes.iter().enumerate() {
+        table.insert(method, pattern, id).expect("valid route");
+    }
+    let other = names.len();
+    for (id, name) in names.iter().enumerate() {
+        // Literal paths go through the static map, so add a trailing
+        // segment-free spelling that must come through the trie: escapes.
+        assert_eq!(
+            found(&table, "GET", &format!("/x/{name}")),
+            Some((id, vec![])),
+            "{name}"
+        );
+        let escaped = format!("/x/%{:02X}{}", name.as_bytes()[0], &name[1..]);
+        assert_eq!(
+            found(&table, "GET", &escaped),
+            Some((id, vec![])),
+            "{escaped}"
+        );
+    }
+    for miss in [
+        "collaboratorz",
+        "collaborators2",
+        "collab",
+        "c",
+        "issuesx",
+        "zz",
+    ] {
+        assert_eq!(
+            found(&table, "GET", &format!("/x/{miss}")),
+            Some((other, vec![("other".to_owned(), miss.to_owned())])),
+            "{miss}"
+        );
+    }
+}
