@@ -385,3 +385,317 @@ fn busy_nodes_find_every_literal_through_their_index() {
         );
     }
 }
+
+/// A deliberately naive matcher with the router's documented semantics, to
+/// check the trie against: every route is tried on its own, and the winner is
+/// the match whose per-segment ranks (literal, int, uuid, slug, str, path) are
+/// lexicographically smallest among those serving the method.
+mod reference {
+    use super::super::pattern::{ParamKind, Pattern, Segment};
+    use crate::http::query::percent_decode;
+
+    pub struct Route {
+        pub method: String,
+        pub pattern: Pattern,
+        pub id: usize,
+    }
+
+    #[derive(Debug, PartialEq, Eq)]
+    pub enum Outcome {
+        Found(usize, Vec<(String, String)>),
+        MethodNotAllowed(String),
+        Redirect(String),
+        NotFound,
+    }
+
+    fn rank(kind: ParamKind) -> u8 {
+        match kind {
+            ParamKind::Int => 1,
+            ParamKind::Uuid => 2,
+            ParamKind::Slug => 3,
+            ParamKind::Str => 4,
+            ParamKind::Path => 5,
+        }
+    }
+
+    /// The shape two routes must share to live in the same leaf.
+    fn shape(pattern: &Pattern) -> Shape {
+        pattern
+            .segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Literal(text) => (
+                    0,
+                    percent_decode(text, false).map_or_else(|| text.clone(), |d| d.into_owned()),
+                ),
+                Segment::Param(kind) => (rank(*kind), String::new()),
+            })
+            .collect()
+    }
+
+    /// Per-segment ranks and decoded parameter values, if `pattern` matches.
+    fn try_match(pattern: &Pattern, path: &str) -> Option<(Vec<u8>, Vec<String>)> {
+        let rest = path.strip_prefix('/')?;
+        let raw: Vec<&str> = rest.split('/').collect();
+        let shape = shape(pattern);
+        let mut ranks = Vec::new();
+        let mut values = Vec::new();
+        for (index, (segment, (rank_here, literal))) in
+            pattern.segments.iter().zip(&shape).enumerate()
+        {
+            if let Segment::Param(ParamKind::Path) = segment {
+                let remainder = raw.get(index..)?.join("/");
+                let decoded = percent_decode(&remainder, false)?;
+                if decoded.is_empty() {
+                    return None;
+                }
+                ranks.push(5);
+                values.push(decoded.into_owned());
+                return Some((ranks, values));
+            }
+            let decoded = percent_decode(raw.get(index)?, false)?;
+            match segment {
+                Segment::Literal(_) if decoded == literal.as_str() => {}
+                Segment::Param(kind) if kind.matches(&decoded) => values.push(decoded.into_owned()),
+                _ => return None,
+            }
+            ranks.push(*rank_here);
+        }
+        (raw.len() == pattern.segments.len()).then_some((ranks, values))
+    }
+
+    fn allow(methods: &[&str]) -> String {
+        let mut all: Vec<&str> = methods.to_vec();
+        if all.contains(&"GET") {
+            all.push("HEAD");
+        }
+        all.push("OPTIONS");
+        all.sort_unstable();
+        all.dedup();
+        all.join(", ")
+    }
+
+    /// Routes of one shape that match, with their decoded parameter values.
+    type Members<'r> = Vec<(&'r Route, Vec<String>)>;
+    /// Per-segment (rank, literal text): routes with equal shapes share a leaf.
+    type Shape = Vec<(u8, String)>;
+
+    /// Shapes that match `path`, best first, each with its routes.
+    fn matching<'r>(routes: &'r [Route], path: &str) -> Vec<(Vec<u8>, Members<'r>)> {
+        let mut shapes: Vec<(Vec<u8>, Shape, Members<'r>)> = Vec::new();
+        for route in routes {
+            if let Some((ranks, values)) = try_match(&route.pattern, path) {
+                let key = shape(&route.pattern);
+                match shapes.iter_mut().find(|(_, existing, _)| *existing == key) {
+                    Some((_, _, members)) => members.push((route, values)),
+                    None => shapes.push((ranks, key, vec![(route, values)])),
+                }
+            }
+        }
+        shapes.sort_by(|a, b| a.0.cmp(&b.0));
+        shapes
+            .into_iter()
+            .map(|(ranks, _, members)| (ranks, members))
+            .collect()
+    }
+
+    pub fn resolve(routes: &[Route], method: &str, path: &str) -> Outcome {
+        let shapes = matching(routes, path);
+        for (_, members) in &shapes {
+            let serving = members
+                .iter()
+                .find(|(route, _)| route.method == method)
+                .or_else(|| {
+                    (method == "HEAD")
+                        .then(|| members.iter().find(|(route, _)| route.method == "GET"))
+                        .flatten()
+                });
+            if let Some((route, values)) = serving {
+                let names = route.pattern.param_names().iter().cloned();
+                return Outcome::Found(route.id, names.zip(values.iter().cloned()).collect());
+            }
+        }
+        if let Some((_, members)) = shapes.first() {
+            let methods: Vec<&str> = members
+                .iter()
+                .map(|(route, _)| route.method.as_str())
+                .collect();
+            return Outcome::MethodNotAllowed(allow(&methods));
+        }
+        let toggled = match path.strip_suffix('/') {
+            Some(stripped) if !stripped.is_empty() => stripped.to_owned(),
+            Some(_) => return Outcome::NotFound,
+            None => format!("{path}/"),
+        };
+        if matching(routes, &toggled).is_empty() {
+            Outcome::NotFound
+        } else {
+            Outcome::Redirect(toggled)
+        }
+    }
+}
+
+/// xorshift64*: deterministic, so a failure names a reproducible case.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+/// Literals chosen to collide: shared 8-byte prefixes, lengths around 8, a
+/// digit string an `int` also matches, a slug, non-ASCII, one empty.
+const LITERALS: &[&str] = &[
+    "a",
+    "ab",
+    "users",
+    "user",
+    "repos",
+    "collaborators",
+    "collaborator",
+    "collabor",
+    "collabora",
+    "issues",
+    "12",
+    "my-post",
+    "caf%C3%A9",
+    "x",
+    "readme",
+    "releases",
+    "languages",
+    "",
+];
+const CONVERTERS: &[&str] = &["", ":int", ":uuid", ":slug", ":str"];
+const VALUES: &[&str] = &[
+    "a",
+    "ab",
+    "users",
+    "user",
+    "collaborators",
+    "collaborator",
+    "collabor",
+    "collaboratorz",
+    "12",
+    "007",
+    "-1",
+    "my-post",
+    "my_post",
+    "café",
+    "caf%C3%A9",
+    "%75sers",
+    "a%2Fb",
+    "%FF",
+    "",
+    "550e8400-e29b-41d4-a716-446655440000",
+    "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+    "x",
+    "readme",
+    "releases",
+    "abcdefghijklmnop",
+    "%41%42",
+];
+
+#[test]
+fn trie_agrees_with_a_brute_force_reference_on_random_tables() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut outcomes = [0usize; 5];
+    for _ in 0..300 {
+        let mut table = RouteTable::new();
+        let mut routes = Vec::new();
+        for id in 0..rng.below(40) + 1 {
+            let mut pattern = String::new();
+            let segments = rng.below(4) + 1;
+            for index in 0..segments {
+                pattern.push('/');
+                match rng.below(10) {
+                    0..=4 => pattern.push_str(rng.pick(LITERALS)),
+                    5 if index + 1 == segments => pattern.push_str("{rest:path}"),
+                    _ => {
+                        let converter = rng.pick(CONVERTERS);
+                        pattern.push_str(&format!("{{p{index}{converter}}}"));
+                    }
+                }
+            }
+            let method = rng.pick(&["GET", "GET", "POST", "DELETE", "HEAD"]);
+            // Conflicts are refused at registration; the reference only
+            // knows what the table accepted.
+            if table.insert(method, &pattern, id).is_ok() {
+                let pattern = Pattern::parse(&pattern).expect("accepted, so valid");
+                routes.push(reference::Route {
+                    method: method.to_owned(),
+                    pattern,
+                    id,
+                });
+            }
+        }
+        for _ in 0..60 {
+            let mut path = String::new();
+            if !routes.is_empty() && rng.below(3) == 0 {
+                // Aim at a registered route: its literals as written, a
+                // random value for each parameter (which may not fit).
+                let target = &routes[rng.below(routes.len())].pattern;
+                for segment in target.as_str()[1..].split('/') {
+                    path.push('/');
+                    if segment.starts_with('{') {
+                        path.push_str(rng.pick(VALUES));
+                    } else {
+                        path.push_str(segment);
+                    }
+                }
+            } else {
+                for _ in 0..rng.below(5) + 1 {
+                    path.push('/');
+                    path.push_str(rng.pick(VALUES));
+                }
+            }
+            if rng.below(8) == 0 {
+                path.push('/');
+            }
+            let method = rng.pick(&["GET", "POST", "HEAD", "PUT"]);
+            let expected = reference::resolve(&routes, method, &path);
+            let actual = match table.resolve(method, &path) {
+                Resolution::Found { route_id, params } => reference::Outcome::Found(
+                    route_id,
+                    params
+                        .iter()
+                        .map(|(name, value, _)| (name.to_owned(), value.into_owned()))
+                        .collect(),
+                ),
+                Resolution::MethodNotAllowed { allow } => {
+                    reference::Outcome::MethodNotAllowed(allow.to_owned())
+                }
+                Resolution::RedirectSlash { location } => reference::Outcome::Redirect(location),
+                Resolution::NotFound => reference::Outcome::NotFound,
+            };
+            let registered: Vec<_> = table.routes().collect();
+            assert_eq!(
+                actual, expected,
+                "{method} {path:?} with routes {registered:?}"
+            );
+            outcomes[match expected {
+                reference::Outcome::Found(_, ref params) if params.is_empty() => 0,
+                reference::Outcome::Found(..) => 1,
+                reference::Outcome::MethodNotAllowed(_) => 2,
+                reference::Outcome::Redirect(_) => 3,
+                reference::Outcome::NotFound => 4,
+            }] += 1;
+        }
+    }
+    // The generator must reach every outcome often enough to mean something.
+    assert!(
+        outcomes.iter().all(|&count| count >= 300),
+        "outcomes (static found, found with params, 405, redirect, 404): {outcomes:?}"
+    );
+}
