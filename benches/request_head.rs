@@ -167,14 +167,8 @@ fn hyper_parse(
 /// The end of the request's life as hyper sees it: everything dropped, the
 /// map emptied and kept for the next parse. Returns the header count.
 fn recycle(head: ParsedHead, recycled: &mut HeaderMap) -> usize {
-    let ParsedHead {
-        method,
-        uri,
-        mut headers,
-        ..
-    } = head;
+    let mut headers = head.headers;
     let count = headers.len();
-    drop((method, uri));
     headers.clear();
     *recycled = headers;
     count

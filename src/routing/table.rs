@@ -82,6 +82,14 @@ struct LiteralKey {
 }
 
 impl LiteralKey {
+    /// Bucket of this key in a table of `1 << bits` slots (Fibonacci hashing
+    /// of the length and first 8 bytes: two instructions, no byte loop).
+    fn bucket(self, bits: u32) -> usize {
+        let mixed = (self.prefix ^ (self.length as u64).rotate_right(8))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed >> (64 - bits)) as usize
+    }
+
     fn of(text: &str) -> LiteralKey {
         let bytes = text.as_bytes();
         // One 8-byte load, or a few shifts for short texts: no memcpy, whose
@@ -112,16 +120,6 @@ const EMPTY_SLOT: u32 = u32::MAX;
 /// From this many literal children on, a node looks them up through a small
 /// open-addressed hash of their keys instead of scanning the keys.
 const INDEX_LITERALS_FROM: usize = 8;
-
-impl LiteralKey {
-    /// Bucket of this key in a table of `1 << bits` slots (Fibonacci hashing
-    /// of the length and first 8 bytes: two instructions, no byte loop).
-    fn bucket(self, bits: u32) -> usize {
-        let mixed = (self.prefix ^ (self.length as u64).rotate_right(8))
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (mixed >> (64 - bits)) as usize
-    }
-}
 
 impl Node {
     /// The literal child equal to `text`, whose key is `key`. Few children
@@ -565,7 +563,6 @@ impl RouteTable {
                 return done || Self::backtrack(search, depth);
             };
             let cut = path.cut(at);
-            let next = cut.next;
             if cut.escaped {
                 // Rare: decode, then take the general (backtracking) route.
                 let raw = path.path.get(at..cut.end).unwrap_or_default();
@@ -573,7 +570,7 @@ impl RouteTable {
                     return Self::backtrack(search, depth); // not UTF-8 once decoded
                 };
                 let literal = node.find_literal(LiteralKey::of(&segment), segment.as_bytes());
-                let done = self.branch(node, path, at, raw, &segment, literal, next, search);
+                let done = self.branch(node, path, at, &cut, segment.as_bytes(), literal, search);
                 return done || Self::backtrack(search, depth);
             }
             // Bytes, not &str: slicing a str checks char boundaries, which
@@ -591,7 +588,7 @@ impl RouteTable {
             if single_way {
                 if let Some(position) = literal {
                     node = &node.literals[position].node;
-                    start = next;
+                    start = cut.next;
                     continue;
                 }
                 if let [(kind, child)] = node.params.as_slice() {
@@ -600,12 +597,11 @@ impl RouteTable {
                     }
                     search.captured.push((at as u32, cut.end as u32));
                     node = child;
-                    start = next;
+                    start = cut.next;
                     continue;
                 }
             }
-            let raw = path.path.get(at..cut.end).unwrap_or_default();
-            let done = self.branch(node, path, at, raw, raw, literal, next, search);
+            let done = self.branch(node, path, at, &cut, raw, literal, search);
             return done || Self::backtrack(search, depth);
         }
     }
@@ -623,21 +619,20 @@ impl RouteTable {
         node: &Node,
         path: &PathCursor<'p>,
         at: usize,
-        raw: &str,
-        segment: &str,
+        cut: &Cut,
+        segment: &[u8],
         literal: Option<usize>,
-        next: Option<usize>,
         search: &mut Search<'_>,
     ) -> bool {
         if let Some(position) = literal {
-            if self.walk(&node.literals[position].node, path, next, search) {
+            if self.walk(&node.literals[position].node, path, cut.next, search) {
                 return true;
             }
         }
         for (kind, child) in &node.params {
-            if kind.matches_bytes(segment.as_bytes()) {
-                search.captured.push((at as u32, (at + raw.len()) as u32));
-                if self.walk(child, path, next, search) {
+            if kind.matches_bytes(segment) {
+                search.captured.push((at as u32, cut.end as u32));
+                if self.walk(child, path, cut.next, search) {
                     return true;
                 }
                 search.captured.pop();
