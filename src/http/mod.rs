@@ -3,13 +3,16 @@
 //!
 //! Nothing here imports PyO3, so `cargo test --no-default-features` reaches it.
 
+pub mod chunked;
 pub mod conditional;
 pub mod cookies;
 pub mod framing;
+pub mod head;
 pub mod json;
 pub mod multipart;
 pub mod proxy;
 pub mod query;
+pub mod response_head;
 pub mod validate;
 
 use bytes::Bytes;
