@@ -1,10 +1,11 @@
-//! The native `Request` handed to handlers: raw parts from hyper, decoded into
-//! Python objects only when an attribute is first read.
+//! The native `Request` handed to handlers: the request head as received
+//! (spans of the connection's read buffer), decoded into Python objects only
+//! when an attribute is first read.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::{HeaderMap, Method, Uri, Version};
+use http::{Method, Version};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -13,6 +14,7 @@ use tokio::sync::oneshot;
 
 use super::helpers::{helpers, http_error};
 use crate::http::cookies::parse_cookies;
+use crate::http::head::RequestHead;
 use crate::http::multipart::{self, MultipartError, MultipartLimits};
 use crate::http::proxy::TrustedProxies;
 use crate::http::query::{parse_query, percent_decode};
@@ -27,10 +29,7 @@ use crate::server::{NativeResponse, PendingRequest, RequestBody};
     dict
 )]
 pub struct Request {
-    method: Method,
-    uri: Uri,
-    version: Version,
-    headers: HeaderMap,
+    head: RequestHead,
     body: RequestBody,
     peer: SocketAddr,
     trusted_proxies: Arc<TrustedProxies>,
@@ -54,10 +53,7 @@ impl Request {
         trusted_proxies: Arc<TrustedProxies>,
     ) -> Request {
         Request {
-            method: pending.method,
-            uri: pending.uri,
-            version: pending.version,
-            headers: pending.headers,
+            head: pending.head,
             body: pending.body,
             peer: pending.peer,
             trusted_proxies,
@@ -86,9 +82,9 @@ impl Request {
         }
     }
 
-    /// The raw request headers, for native answers that depend on them (files).
-    pub fn request_headers(&self) -> &HeaderMap {
-        &self.headers
+    /// The request head, for native answers that depend on its headers (files).
+    pub fn head(&self) -> &RequestHead {
+        &self.head
     }
 
     fn multipart_pairs(
@@ -158,9 +154,8 @@ impl Request {
     }
 
     fn charset(&self) -> String {
-        self.headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
+        self.head
+            .header_str("content-type")
             .and_then(|value| {
                 value.split(';').skip(1).find_map(|parameter| {
                     let (name, charset) = parameter.split_once('=')?;
@@ -181,7 +176,7 @@ impl Request {
     /// The request method, e.g. `"GET"`.
     #[getter]
     fn method<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        match self.method {
+        match *self.head.method() {
             Method::GET => pyo3::intern!(py, "GET").clone(),
             Method::POST => pyo3::intern!(py, "POST").clone(),
             Method::PUT => pyo3::intern!(py, "PUT").clone(),
@@ -197,7 +192,7 @@ impl Request {
     fn path<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
         self.cached_path
             .get_or_init(py, || {
-                let raw = self.uri.path();
+                let raw = self.head.path();
                 let decoded = percent_decode(raw, false);
                 PyString::new(py, decoded.as_deref().unwrap_or(raw)).unbind()
             })
@@ -208,13 +203,13 @@ impl Request {
     /// The path exactly as sent, still percent-encoded.
     #[getter]
     fn raw_path<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        PyString::new(py, self.uri.path())
+        PyString::new(py, self.head.path())
     }
 
     /// The raw query string (without `?`), `""` when there is none.
     #[getter]
     fn query_string<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        PyString::new(py, self.uri.query().unwrap_or(""))
+        PyString::new(py, self.head.query().unwrap_or(""))
     }
 
     /// Query parameters: a dict of first values; `request.query.getlist(key)` has all.
@@ -222,7 +217,7 @@ impl Request {
     fn query<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.cached_query
             .get_or_try_init(py, || {
-                let pairs = parse_query(self.uri.query().unwrap_or(""));
+                let pairs = parse_query(self.head.query().unwrap_or(""));
                 helpers(py)?
                     .query_class
                     .bind(py)
@@ -238,9 +233,11 @@ impl Request {
         self.cached_headers
             .get_or_try_init(py, || {
                 let pairs = PyList::empty(py);
-                for (name, value) in &self.headers {
-                    // Header bytes beyond ASCII are ISO-8859-1 per RFC 9110.
-                    let value: String = value.as_bytes().iter().map(|&byte| byte as char).collect();
+                for (name, value) in self.head.headers() {
+                    // Names lowercase (as in ASGI); value bytes beyond ASCII are
+                    // ISO-8859-1 per RFC 9110.
+                    let name = name.to_ascii_lowercase();
+                    let value: String = value.iter().map(|&byte| byte as char).collect();
                     pairs.append(PyTuple::new(py, [name.as_str(), value.as_str()])?)?;
                 }
                 helpers(py)?
@@ -259,12 +256,7 @@ impl Request {
         self.cached_cookies
             .get_or_try_init(py, || {
                 let cookies = PyDict::new(py);
-                let headers = self
-                    .headers
-                    .get_all(http::header::COOKIE)
-                    .iter()
-                    .map(|value| value.as_bytes());
-                for (name, value) in parse_cookies(headers) {
+                for (name, value) in parse_cookies(self.head.header_values("cookie")) {
                     cookies.set_item(name, value)?;
                 }
                 Ok::<_, PyErr>(cookies.unbind())
@@ -281,11 +273,7 @@ impl Request {
     fn form<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.cached_form
             .get_or_try_init(py, || {
-                let content_type = self
-                    .headers
-                    .get(http::header::CONTENT_TYPE)
-                    .and_then(|value| value.to_str().ok())
-                    .unwrap_or("");
+                let content_type = self.head.header_str("content-type").unwrap_or("");
                 let media_type = content_type
                     .split(';')
                     .next()
@@ -412,9 +400,8 @@ impl Request {
     /// `"HTTP/1.1"` or `"HTTP/1.0"`.
     #[getter]
     fn http_version(&self) -> &'static str {
-        match self.version {
+        match self.head.version() {
             Version::HTTP_10 => "HTTP/1.0",
-            Version::HTTP_09 => "HTTP/0.9",
             _ => "HTTP/1.1",
         }
     }
@@ -431,10 +418,9 @@ impl Request {
     #[getter]
     fn client_ip(&self) -> String {
         let forwarded = self
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|value| value.to_str().ok());
+            .head
+            .header_values("x-forwarded-for")
+            .filter_map(|value| std::str::from_utf8(value).ok());
         self.trusted_proxies
             .client_ip(self.peer.ip(), forwarded)
             .to_string()
@@ -445,14 +431,13 @@ impl Request {
     #[getter]
     fn is_secure(&self) -> bool {
         let proto = self
-            .headers
-            .get_all("x-forwarded-proto")
-            .iter()
-            .filter_map(|value| value.to_str().ok());
+            .head
+            .header_values("x-forwarded-proto")
+            .filter_map(|value| std::str::from_utf8(value).ok());
         self.trusted_proxies.is_secure(self.peer.ip(), proto)
     }
 
     fn __repr__(&self) -> String {
-        format!("<Request {} {}>", self.method, self.uri)
+        format!("<Request {} {}>", self.head.method(), self.head.target())
     }
 }

@@ -14,6 +14,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 use super::helpers::helpers;
 use super::json::write_json;
 use super::stream::{StreamSender, STREAM_QUEUE};
+use crate::http::head::RequestHead;
 use crate::server::files::{file_response, FileOptions};
 use crate::server::{NativeResponse, ResponseBody};
 
@@ -24,18 +25,15 @@ const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream")
 /// Converts whatever a handler returned into a response.
 pub fn convert_result(
     result: &Bound<'_, PyAny>,
-    request_headers: &HeaderMap,
+    request: &RequestHead,
 ) -> PyResult<NativeResponse> {
     if let Ok(tuple) = result.cast_exact::<PyTuple>() {
-        return convert_tuple(tuple, request_headers);
+        return convert_tuple(tuple, request);
     }
-    convert_body(result, StatusCode::OK, request_headers)
+    convert_body(result, StatusCode::OK, request)
 }
 
-fn convert_tuple(
-    tuple: &Bound<'_, PyTuple>,
-    request_headers: &HeaderMap,
-) -> PyResult<NativeResponse> {
+fn convert_tuple(tuple: &Bound<'_, PyTuple>, request: &RequestHead) -> PyResult<NativeResponse> {
     let length = tuple.len();
     if !(2..=3).contains(&length) {
         return Err(PyTypeError::new_err(format!(
@@ -43,7 +41,7 @@ fn convert_tuple(
         )));
     }
     let status = status_from(&tuple.get_item(1)?)?;
-    let mut response = convert_body(&tuple.get_item(0)?, status, request_headers)?;
+    let mut response = convert_body(&tuple.get_item(0)?, status, request)?;
     response.status = status;
     if length == 3 {
         let extra = tuple.get_item(2)?;
@@ -64,7 +62,7 @@ fn convert_tuple(
 fn convert_body(
     body: &Bound<'_, PyAny>,
     status: StatusCode,
-    request_headers: &HeaderMap,
+    request: &RequestHead,
 ) -> PyResult<NativeResponse> {
     let py = body.py();
     let (content_type, bytes): (HeaderValue, Vec<u8>) = if let Ok(text) =
@@ -80,7 +78,7 @@ fn convert_body(
         write_json(body, &mut out)?;
         (JSON, out)
     } else if body.is_instance(helpers(py)?.response_class.bind(py))? {
-        return convert_response_object(body, request_headers);
+        return convert_response_object(body, request);
     } else if let Ok(text) = body.cast::<PyString>() {
         (TEXT, text.to_str()?.as_bytes().to_vec())
     } else {
@@ -110,11 +108,11 @@ fn convert_body(
 /// Reads a `hyperdjango.response.Response`: `status_code`, `headers.raw`, `body`.
 fn convert_response_object(
     response: &Bound<'_, PyAny>,
-    request_headers: &HeaderMap,
+    request: &RequestHead,
 ) -> PyResult<NativeResponse> {
     let py = response.py();
     if let Ok(path) = response.getattr(pyo3::intern!(py, "file_path")) {
-        return convert_file_response(response, &path, request_headers);
+        return convert_file_response(response, &path, request);
     }
     if response.hasattr(pyo3::intern!(py, "stream_source"))? {
         return convert_stream_response(response);
@@ -213,7 +211,7 @@ pub fn validated_header(name: &str, value: &str) -> PyResult<(HeaderName, Header
 fn convert_file_response(
     response: &Bound<'_, PyAny>,
     path: &Bound<'_, PyAny>,
-    request_headers: &HeaderMap,
+    request: &RequestHead,
 ) -> PyResult<NativeResponse> {
     let py = response.py();
     let path: std::path::PathBuf = path.extract()?;
@@ -231,7 +229,7 @@ fn convert_file_response(
         }
     }
     // Disk I/O (open, stat, seek) without holding the GIL.
-    Ok(py.detach(|| file_response(&path, request_headers, options)))
+    Ok(py.detach(|| file_response(&path, request, options)))
 }
 
 /// A `StreamResponse`: headers now, body chunks from the application's

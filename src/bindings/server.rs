@@ -170,7 +170,7 @@ impl PyServer {
     /// Answers `request` with a handler's `result` (used after a suspended
     /// coroutine or a sync handler finishes).
     fn complete(&self, request: &Bound<'_, Request>, result: &Bound<'_, PyAny>) {
-        match convert_result(result, request.get().request_headers()) {
+        match convert_result(result, request.get().head()) {
             Ok(response) => self.answer(request, response),
             Err(error) => self.fail(request, error),
         }
@@ -335,7 +335,7 @@ impl PyServer {
         let response = self
             .error_response
             .call1(py, (request, exception))
-            .and_then(|answer| convert_result(answer.bind(py), request.get().request_headers()));
+            .and_then(|answer| convert_result(answer.bind(py), request.get().head()));
         let response = response.unwrap_or_else(|error| {
             error.print(py);
             NativeResponse::detail(

@@ -6,14 +6,12 @@
 pub mod chunked;
 pub mod conditional;
 pub mod cookies;
-pub mod framing;
 pub mod head;
 pub mod json;
 pub mod multipart;
 pub mod proxy;
 pub mod query;
 pub mod response_head;
-pub mod validate;
 
 use bytes::Bytes;
 

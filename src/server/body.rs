@@ -4,16 +4,7 @@
 //! costs no allocation, and streamed bodies (files, generators, SSE) are new
 //! variants here without touching the connection code.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use bytes::{Bytes, BytesMut};
-use hyper::body::{Body, Frame, SizeHint};
-use tokio::io::{AsyncRead, ReadBuf};
-
-/// Chunk size for file bodies: big enough for few reads, small enough that
-/// a slow client never makes the server hold much of the file.
-const FILE_CHUNK: usize = 64 * 1024;
+use bytes::Bytes;
 
 /// A response body.
 pub enum ResponseBody {
@@ -23,7 +14,6 @@ pub enum ResponseBody {
     File {
         file: Box<tokio::fs::File>,
         remaining: u64,
-        buffer: BytesMut,
     },
     /// Chunks produced by the application (a generator), through a bounded
     /// channel: when the client reads slowly the channel fills and the
@@ -38,18 +28,6 @@ pub enum StreamChunk {
     /// so the client can tell the response is incomplete).
     Abort,
 }
-
-/// An error that aborts a streamed body.
-#[derive(Debug)]
-pub struct StreamAborted;
-
-impl std::fmt::Display for StreamAborted {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("the response stream was aborted by the application")
-    }
-}
-
-impl std::error::Error for StreamAborted {}
 
 impl ResponseBody {
     pub fn full(bytes: impl Into<Bytes>) -> Self {
@@ -70,83 +48,15 @@ impl ResponseBody {
         ResponseBody::File {
             file: Box::new(tokio::fs::File::from_std(file)),
             remaining: length,
-            buffer: BytesMut::new(),
-        }
-    }
-}
-
-impl Body for ResponseBody {
-    type Data = Bytes;
-    type Error = StreamAborted;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, StreamAborted>>> {
-        match self.get_mut() {
-            ResponseBody::Full(bytes) => {
-                Poll::Ready(bytes.take().map(|data| Ok(Frame::data(data))))
-            }
-            ResponseBody::Stream(receiver) => match receiver.poll_recv(context) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(Some(StreamChunk::Data(data))) => {
-                    Poll::Ready(Some(Ok(Frame::data(data))))
-                }
-                Poll::Ready(Some(StreamChunk::Abort)) => Poll::Ready(Some(Err(StreamAborted))),
-                Poll::Ready(None) => Poll::Ready(None),
-            },
-            ResponseBody::File {
-                file,
-                remaining,
-                buffer,
-            } => {
-                if *remaining == 0 {
-                    return Poll::Ready(None);
-                }
-                let want = (*remaining).min(FILE_CHUNK as u64) as usize;
-                buffer.clear();
-                buffer.reserve(want);
-                let mut read_buffer = ReadBuf::uninit(&mut buffer.spare_capacity_mut()[..want]);
-                match Pin::new(file.as_mut()).poll_read(context, &mut read_buffer) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(Ok(())) => {
-                        let filled = read_buffer.filled().len();
-                        if filled == 0 {
-                            // The file shrank under us: end early; hyper then
-                            // closes the connection, as Content-Length is unmet.
-                            *remaining = 0;
-                            return Poll::Ready(None);
-                        }
-                        // SAFETY: the read just initialised the first `filled`
-                        // bytes of the spare capacity.
-                        unsafe { buffer.set_len(filled) };
-                        *remaining -= filled as u64;
-                        Poll::Ready(Some(Ok(Frame::data(buffer.split().freeze()))))
-                    }
-                    Poll::Ready(Err(_)) => {
-                        *remaining = 0;
-                        Poll::Ready(None)
-                    }
-                }
-            }
         }
     }
 
-    fn is_end_stream(&self) -> bool {
+    /// The body's size when known before it is sent (`None` for streams).
+    pub fn length(&self) -> Option<u64> {
         match self {
-            ResponseBody::Full(bytes) => bytes.is_none(),
-            ResponseBody::File { remaining, .. } => *remaining == 0,
-            ResponseBody::Stream(_) => false,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            ResponseBody::Full(bytes) => {
-                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
-            }
-            ResponseBody::File { remaining, .. } => SizeHint::with_exact(*remaining),
-            ResponseBody::Stream(_) => SizeHint::default(),
+            ResponseBody::Full(bytes) => Some(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            ResponseBody::File { remaining, .. } => Some(*remaining),
+            ResponseBody::Stream(_) => None,
         }
     }
 }

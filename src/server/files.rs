@@ -6,13 +6,13 @@ use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
 use http::header::{
-    ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE,
-    IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE,
+    ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED,
 };
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::{NativeResponse, ResponseBody};
 use crate::http::conditional::{range_request, RangeRequest, Validators};
+use crate::http::head::RequestHead;
 
 /// How a file should be presented.
 #[derive(Default)]
@@ -25,16 +25,8 @@ pub struct FileOptions {
 
 /// Answers a request for the file at `path`, honouring conditional and range
 /// headers. A missing file (or a directory) is a 404, never an error.
-pub fn file_response(
-    path: &Path,
-    request_headers: &HeaderMap,
-    options: FileOptions,
-) -> NativeResponse {
-    let header = |name| {
-        request_headers
-            .get(name)
-            .and_then(|value: &HeaderValue| value.to_str().ok())
-    };
+pub fn file_response(path: &Path, request: &RequestHead, options: FileOptions) -> NativeResponse {
+    let header = |name| request.header_str(name);
     let opened = File::open(path).and_then(|file| {
         let metadata = file.metadata()?;
         Ok((file, metadata))
@@ -54,7 +46,7 @@ pub fn file_response(
     set(&mut headers, ETAG, &validators.etag);
     set(&mut headers, LAST_MODIFIED, &validators.last_modified);
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if validators.not_modified(header(IF_NONE_MATCH), header(IF_MODIFIED_SINCE)) {
+    if validators.not_modified(header("if-none-match"), header("if-modified-since")) {
         return NativeResponse {
             status: StatusCode::NOT_MODIFIED,
             headers,
@@ -71,7 +63,7 @@ pub fn file_response(
         headers.insert(CONTENT_DISPOSITION, disposition);
     }
     let (status, start, length) =
-        match range_request(header(RANGE), header(IF_RANGE), size, &validators) {
+        match range_request(header("range"), header("if-range"), size, &validators) {
             RangeRequest::Full => (StatusCode::OK, 0, size),
             RangeRequest::Partial { start, end } => {
                 set(

@@ -1,5 +1,6 @@
-//! The tokio + hyper HTTP/1.1 server: sockets, connections, native answers,
-//! and the hand-over of routed requests to whoever consumes the [`Handoff`].
+//! The tokio HTTP/1.1 server: sockets, connections (our own HTTP/1.1 state
+//! machine over the pure codec in `crate::http`), native answers, and the
+//! hand-over of routed requests to whoever consumes the [`Handoff`].
 //!
 //! No PyO3 here: the Python side is just a consumer of `PendingRequest`s that
 //! answers each through its `reply` channel.
@@ -9,8 +10,10 @@ pub mod completion;
 mod connection;
 pub mod files;
 pub mod handoff;
+mod native;
+mod reading;
 pub mod request_body;
-mod scanned_io;
+mod writing;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -18,10 +21,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use http::{HeaderMap, StatusCode};
 use tokio::sync::{oneshot, watch};
 
-use crate::http::validate::HeadLimits;
+use crate::http::head::{HeadLimits, RequestHead};
 use crate::routing::RouteTable;
 pub use body::{ResponseBody, StreamChunk};
 pub use completion::Completions;
@@ -40,7 +43,8 @@ pub struct ServerConfig {
     pub head_limits: HeadLimits,
     /// Tokio worker threads (the Python thread is separate).
     pub worker_threads: usize,
-    /// How long a client may take to send a complete request head.
+    /// How long a client may take to send a complete request head, and how
+    /// long a keep-alive connection may sit idle or a body read may stall.
     pub header_read_timeout: Duration,
     pub backlog: i32,
     /// `HyperApp(static=...)`, canonical: served natively under `/static/`
@@ -69,10 +73,7 @@ impl ServerConfig {
 /// A routed request waiting for the application's answer.
 pub struct PendingRequest {
     pub route_id: usize,
-    pub method: Method,
-    pub uri: Uri,
-    pub version: Version,
-    pub headers: HeaderMap,
+    pub head: RequestHead,
     pub body: RequestBody,
     /// Path parameter values, decoded, in pattern order.
     pub params: Vec<String>,
@@ -91,10 +92,7 @@ impl NativeResponse {
     /// A `{"detail": ...}` JSON answer.
     pub fn detail(status: StatusCode, detail: &str) -> Self {
         let mut headers = HeaderMap::with_capacity(4);
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            connection::JSON_CONTENT_TYPE.clone(),
-        );
+        headers.insert(http::header::CONTENT_TYPE, native::JSON_CONTENT_TYPE);
         NativeResponse {
             status,
             headers,

@@ -1,0 +1,147 @@
+//! Writing answers: the head (`crate::http::response_head`), then the body
+//! as its kind needs: in the same buffer (small), after it (large), read from
+//! disk a chunk at a time (files), or chunk-encoded as the application
+//! produces it (streams, with the channel bounding what is queued).
+
+use std::io;
+
+use bytes::Bytes;
+use http::Version;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc::{self, error::TryRecvError};
+
+use super::connection::{Connection, OUTPUT_HIGH_WATER};
+use super::native::SECURITY_HEADERS;
+use super::{NativeResponse, ResponseBody, StreamChunk};
+use crate::http::response_head::{framing_for, write_chunk_start, write_head, Framing, LAST_CHUNK};
+
+/// Bodies up to this size are copied behind the head and written with it
+/// (one write beats a two-part writev for the small answers that dominate).
+const INLINE_BODY: usize = 16 * 1024;
+/// Bytes read from disk at a time for a file body.
+const FILE_CHUNK: u64 = 64 * 1024;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Writes one answer; returns whether the connection may serve another
+    /// request after it (false when the body is delimited by closing).
+    pub(super) async fn write_answer(
+        &mut self,
+        version: Version,
+        is_head_request: bool,
+        response: NativeResponse,
+        keep_alive: bool,
+    ) -> io::Result<bool> {
+        let NativeResponse {
+            status,
+            headers,
+            body,
+        } = response;
+        let (framing, send_body) = framing_for(status, is_head_request, body.length(), version);
+        let defaults: &[_] = if self.shared.config.prod {
+            &SECURITY_HEADERS
+        } else {
+            &[]
+        };
+        write_head(
+            &mut self.output,
+            version,
+            status,
+            &headers,
+            defaults,
+            framing,
+            keep_alive,
+        );
+        if send_body {
+            match body {
+                ResponseBody::Full(None) => {}
+                ResponseBody::Full(Some(bytes)) => self.write_full(bytes).await?,
+                ResponseBody::File { file, remaining } => self.write_file(file, remaining).await?,
+                ResponseBody::Stream(receiver) => self.write_stream(receiver, framing).await?,
+            }
+        }
+        // Pipelined requests waiting: answer them first and write together.
+        if self.input.is_empty() || self.output.len() >= OUTPUT_HIGH_WATER {
+            self.flush().await?;
+        }
+        Ok(keep_alive && framing != Framing::UntilClose)
+    }
+
+    async fn write_full(&mut self, bytes: Bytes) -> io::Result<()> {
+        if bytes.len() <= INLINE_BODY {
+            self.output.extend_from_slice(&bytes);
+            return Ok(());
+        }
+        self.flush().await?;
+        self.io.write_all(&bytes).await
+    }
+
+    async fn write_file(
+        &mut self,
+        mut file: Box<tokio::fs::File>,
+        remaining: u64,
+    ) -> io::Result<()> {
+        let mut remaining = remaining;
+        while remaining > 0 {
+            let want = remaining.min(FILE_CHUNK);
+            self.output.reserve(want as usize);
+            let read = (&mut *file).take(want).read_buf(&mut self.output).await?;
+            if read == 0 {
+                // The file shrank under us: the promised length cannot be met,
+                // so the connection is cut (the client sees a short body).
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            remaining -= read as u64;
+            if self.output.len() >= OUTPUT_HIGH_WATER {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Chunks as the application sends them; whatever is already queued is
+    /// written together, and output is flushed before waiting for more.
+    async fn write_stream(
+        &mut self,
+        mut receiver: mpsc::Receiver<StreamChunk>,
+        framing: Framing,
+    ) -> io::Result<()> {
+        let chunked = framing == Framing::Chunked;
+        loop {
+            let chunk = match receiver.try_recv() {
+                Ok(chunk) => chunk,
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    self.flush().await?;
+                    match receiver.recv().await {
+                        Some(chunk) => chunk,
+                        None => break,
+                    }
+                }
+            };
+            match chunk {
+                StreamChunk::Data(data) if data.is_empty() => {}
+                StreamChunk::Data(data) => {
+                    if chunked {
+                        write_chunk_start(&mut self.output, data.len());
+                    }
+                    self.output.extend_from_slice(&data);
+                    if chunked {
+                        self.output.extend_from_slice(b"\r\n");
+                    }
+                    if self.output.len() >= OUTPUT_HIGH_WATER {
+                        self.flush().await?;
+                    }
+                }
+                StreamChunk::Abort => {
+                    // No last chunk: the client can tell the body is incomplete.
+                    self.flush().await?;
+                    return Err(io::Error::other("the application aborted the stream"));
+                }
+            }
+        }
+        if chunked {
+            self.output.extend_from_slice(LAST_CHUNK);
+        }
+        Ok(())
+    }
+}
