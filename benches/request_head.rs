@@ -1,24 +1,26 @@
 //! Request-head work per request for a typical ~700-byte browser request.
 //! Target for the whole head: <= 0.5 µs.
 //!
-//! hyper does the parse, and its parser is private, so this bench reproduces
-//! it step by step from hyper 1.12's `proto/h1/role.rs` (`Server::parse`):
-//! httparse into uninitialised header slots, header offsets recorded, the
-//! read buffer split off and frozen, then the URI and every header value made
-//! as *shared* slices of that one buffer (no copies) and the framing headers
-//! inspected. The map comes from the previous round, emptied, as hyper
-//! reuses the previous response's map (after encoding drained it); two
-//! variants show what a fresh map and re-validated values would add.
+//! "hyperdjango: RequestHead::parse" is the head as the server processes it:
+//! the bytes arrive in the connection's read buffer, httparse parses them, the
+//! framing/Host/limit checks run on the same pass, header spans are recorded
+//! and the head is split off the buffer as a shared slice (what Python's
+//! `Request` later reads from). Everything but the socket read.
 //!
-//! Then our own per-request head work: the framing scanner (the raw-stream
-//! second look) and `validate_head`. Finally a check on the reproduction:
-//! real hyper serving pipelined requests over an in-memory pipe, the full
-//! cycle per request (parse, dispatch, response encode, I/O), which bounds
-//! the parse from above.
+//! Two yardsticks run beside it: httparse alone (the floor), and hyper 1.12's
+//! `Server::parse` reproduced step by step from `proto/h1/role.rs` (what the
+//! head cost when hyper served our connections): the URI and a `HeaderMap`
+//! of shared slices, a `HeaderName` per line, the previous map recycled.
+//!
+//! Then two cross-checks that bound the parse from above: real hyper and our
+//! own connection loop, each serving 64 pipelined copies of the request over
+//! an in-memory pipe, the whole cycle per request (parse, dispatch or route,
+//! encode the answer, pipe I/O).
 
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::mem::MaybeUninit;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -29,8 +31,9 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use hyperdjango::http::framing::FramingScanner;
-use hyperdjango::http::validate::{validate_head, HeadLimits};
+use hyperdjango::http::head::{HeadLimits, RequestHead};
+use hyperdjango::routing::RouteTable;
+use hyperdjango::server::{serve_stream, Handoff, ServerConfig};
 use smallvec::SmallVec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -62,30 +65,11 @@ struct ParsedHead {
     content_length: Option<u64>,
 }
 
-/// How `hyper_parse` makes header values and finds its map.
-#[derive(Clone, Copy)]
-struct Variant {
-    /// Validate value bytes again (`HeaderValue::from_maybe_shared`) instead
-    /// of trusting httparse's check as hyper does.
-    revalidate_values: bool,
-    /// Start from an empty map instead of the recycled one.
-    fresh_map: bool,
-}
-
-const AS_HYPER: Variant = Variant {
-    revalidate_values: false,
-    fresh_map: false,
-};
-
 type Span = (usize, usize);
 
 /// hyper 1.12's `Server::parse`, step for step (see the module docs).
 /// `recycled` is the emptied map of the previous round.
-fn hyper_parse(
-    buf: &mut BytesMut,
-    recycled: &mut HeaderMap,
-    variant: Variant,
-) -> Option<ParsedHead> {
+fn hyper_parse(buf: &mut BytesMut, recycled: &mut HeaderMap) -> Option<ParsedHead> {
     let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
     // hyper keeps these in uninitialised memory too; a SmallVec avoids
     // zeroing 100 slots without unsafe code here.
@@ -127,24 +111,16 @@ fn hyper_parse(
     };
     let slice = buf.split_to(length).freeze();
     let uri = Uri::from_maybe_shared(slice.slice(path_range)).ok()?;
-    let mut headers = if variant.fresh_map {
-        HeaderMap::new()
-    } else {
-        std::mem::take(recycled)
-    };
+    let mut headers = std::mem::take(recycled);
     headers.reserve(header_count);
     let mut keep_alive = version == Version::HTTP_11;
     let mut content_length = None;
     for &((name_start, name_end), (value_start, value_end)) in &indices[..header_count] {
         let name = HeaderName::from_bytes(&slice[name_start..name_end]).ok()?;
         let value_bytes = slice.slice(value_start..value_end);
-        let value = if variant.revalidate_values {
-            HeaderValue::from_maybe_shared(value_bytes).ok()?
-        } else {
-            // SAFETY: httparse accepted these bytes as a header value, which
-            // is exactly hyper's justification for the same call.
-            unsafe { HeaderValue::from_maybe_shared_unchecked(value_bytes) }
-        };
+        // SAFETY: httparse accepted these bytes as a header value, which is
+        // exactly hyper's justification for the same call.
+        let value = unsafe { HeaderValue::from_maybe_shared_unchecked(value_bytes) };
         if name == TRANSFER_ENCODING || name == EXPECT || name == UPGRADE {
             black_box(&value);
         } else if name == CONTENT_LENGTH {
@@ -189,11 +165,22 @@ fn head(criterion: &mut Criterion) {
     let mut buf = BytesMut::with_capacity(8192);
     let mut recycled = HeaderMap::new();
     receive(&mut buf);
-    let parsed = hyper_parse(&mut buf, &mut recycled, AS_HYPER).expect("the sample request parses");
+    let parsed = hyper_parse(&mut buf, &mut recycled).expect("the sample request parses");
     assert_eq!(parsed.headers.len(), 13);
     assert_eq!(parsed.uri.path(), "/repos/rust-lang/rust/issues");
     assert!(parsed.keep_alive && parsed.content_length.is_none());
-    assert_eq!(parsed.method, Method::GET);
+    assert_eq!(
+        (parsed.method, parsed.version),
+        (Method::GET, Version::HTTP_11)
+    );
+    receive(&mut buf);
+    let ours = RequestHead::parse(&mut buf, &HeadLimits::default())
+        .expect("valid")
+        .expect("complete");
+    assert_eq!(ours.header_count(), 13);
+    assert_eq!(ours.path(), "/repos/rust-lang/rust/issues");
+    assert!(ours.keep_alive() && buf.is_empty());
+    drop(ours);
 
     let mut group = criterion.benchmark_group("request head (~700 B)");
     group.throughput(Throughput::Bytes(REQUEST.len() as u64));
@@ -208,106 +195,82 @@ fn head(criterion: &mut Criterion) {
             )
         })
     });
-    let variants = [
-        ("hyper's parse, reproduced", AS_HYPER),
-        (
-            "hyper's parse, fresh map (pessimistic)",
-            Variant {
-                fresh_map: true,
-                ..AS_HYPER
-            },
-        ),
-        (
-            "hyper's parse, fresh map + values re-validated (pessimistic)",
-            Variant {
-                fresh_map: true,
-                revalidate_values: true,
-            },
-        ),
-    ];
-    for (label, variant) in variants {
-        group.bench_function(label, |bench| {
-            bench.iter(|| {
-                receive(&mut buf);
-                let head = hyper_parse(black_box(&mut buf), &mut recycled, variant);
-                black_box(head.map(|head| recycle(head, &mut recycled)))
-            })
-        });
-    }
-    group.bench_function("framing scanner (second look)", |bench| {
-        bench.iter(|| {
-            let mut scanner = FramingScanner::default();
-            scanner.feed(black_box(REQUEST));
-            black_box(scanner.next_request_refusal())
-        })
-    });
     let limits = HeadLimits::default();
-    group.bench_function("validate_head", |bench| {
-        bench.iter(|| {
-            black_box(validate_head(
-                parsed.version,
-                black_box(&parsed.uri),
-                black_box(&parsed.headers),
-                &limits,
-            ))
-        })
-    });
     group.bench_function(
-        "whole head: hyper's parse + scanner + validate_head",
+        "hyperdjango: RequestHead::parse (parse + checks + spans, split off)",
         |bench| {
             bench.iter(|| {
                 receive(&mut buf);
-                let mut scanner = FramingScanner::default();
-                scanner.feed(black_box(REQUEST));
-                let ok =
-                    hyper_parse(black_box(&mut buf), &mut recycled, AS_HYPER).is_some_and(|head| {
-                        let ok =
-                            validate_head(head.version, &head.uri, &head.headers, &limits).is_ok();
-                        recycle(head, &mut recycled);
-                        ok
-                    });
-                black_box(ok && scanner.next_request_refusal().is_none())
+                let head = RequestHead::parse(black_box(&mut buf), &limits);
+                black_box(head.map(|head| head.map(|head| head.header_count())))
             })
         },
     );
+    group.bench_function("yardstick: hyper's Server::parse, reproduced", |bench| {
+        bench.iter(|| {
+            receive(&mut buf);
+            let head = hyper_parse(black_box(&mut buf), &mut recycled);
+            black_box(head.map(|head| recycle(head, &mut recycled)))
+        })
+    });
     group.finish();
 
-    let mut group = criterion.benchmark_group("real hyper, in memory");
+    let mut group = criterion.benchmark_group("full cycle in memory, 64 pipelined");
     group.throughput(Throughput::Elements(1));
     group.bench_function(
-        "full cycle per request (64 pipelined; parse, dispatch, encode, pipe I/O)",
-        |bench| bench.iter_custom(pipelined_through_hyper),
+        "real hyper (parse, dispatch, empty 200, pipe I/O)",
+        |bench| bench.iter_custom(|count| pipelined(count, Peer::Hyper)),
+    );
+    group.bench_function(
+        "hyperdjango connection (parse, route miss, 404 JSON, pipe I/O)",
+        |bench| bench.iter_custom(|count| pipelined(count, Peer::Hyperdjango)),
     );
     group.finish();
 }
 
-/// Serves `count` pipelined copies of the sample request with real hyper over
-/// an in-memory pipe (a current-thread runtime, so one core does both ends)
-/// and returns the time taken.
-fn pipelined_through_hyper(count: u64) -> Duration {
+#[derive(Clone, Copy)]
+enum Peer {
+    Hyper,
+    Hyperdjango,
+}
+
+/// Serves `count` pipelined copies of the sample request over an in-memory
+/// pipe (a current-thread runtime, so one core does both ends) and returns
+/// the time taken.
+fn pipelined(count: u64, peer: Peer) -> Duration {
     const BATCH: u64 = 64;
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("a tokio runtime");
     runtime.block_on(async move {
         let (mut client, server) = tokio::io::duplex(1 << 20);
-        let service = service_fn(|request: hyper::Request<Incoming>| async move {
-            black_box(request.headers().len());
-            Ok::<_, Infallible>(hyper::Response::new(http_body_util::Empty::<Bytes>::new()))
-        });
-        let connection = tokio::spawn(
-            http1::Builder::new()
-                .writev(false)
-                .serve_connection(TokioIo::new(server), service),
-        );
+        let connection = match peer {
+            Peer::Hyper => {
+                let service = service_fn(|request: hyper::Request<Incoming>| async move {
+                    black_box(request.headers().len());
+                    Ok::<_, Infallible>(hyper::Response::new(http_body_util::Empty::<Bytes>::new()))
+                });
+                tokio::spawn(async move {
+                    let _ = http1::Builder::new()
+                        .writev(false)
+                        .serve_connection(TokioIo::new(server), service)
+                        .await;
+                })
+            }
+            Peer::Hyperdjango => {
+                let handoff = Arc::new(Handoff::new().expect("an eventfd"));
+                let routes = Arc::new(RouteTable::default());
+                let config = ServerConfig::new("127.0.0.1", 0);
+                let peer_address = "127.0.0.1:50000".parse().expect("address");
+                tokio::spawn(serve_stream(server, peer_address, config, routes, handoff))
+            }
+        };
         // One request first, to learn the (fixed) response length.
         client.write_all(REQUEST).await.expect("write");
         let mut reply = vec![0u8; 4096];
         let first = client.read(&mut reply).await.expect("read");
-        assert!(
-            reply.starts_with(b"HTTP/1.1 200 OK\r\n"),
-            "hyper answered 200"
-        );
+        assert!(reply.starts_with(b"HTTP/1.1 "), "an HTTP/1.1 answer");
         let mut batch = Vec::with_capacity(REQUEST.len() * BATCH as usize);
         for _ in 0..BATCH {
             batch.extend_from_slice(REQUEST);
@@ -323,7 +286,7 @@ fn pipelined_through_hyper(count: u64) -> Duration {
             let mut expected = first * now as usize;
             while expected > 0 {
                 let read = client.read(&mut reply).await.expect("read");
-                assert!(read > 0, "hyper closed the pipe");
+                assert!(read > 0, "the server closed the pipe");
                 expected = expected.saturating_sub(read);
             }
             remaining -= now;

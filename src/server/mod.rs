@@ -212,6 +212,32 @@ impl Drop for Server {
     }
 }
 
+/// Serves one already-connected stream (an in-memory pipe, in tests and
+/// benchmarks) as the server would serve a TCP connection from `peer`;
+/// requests that reach a route are pushed to `handoff`. Returns when the
+/// connection closes.
+pub async fn serve_stream<S>(
+    stream: S,
+    peer: SocketAddr,
+    config: ServerConfig,
+    routes: Arc<RouteTable>,
+    handoff: Arc<Handoff<PendingRequest>>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let shared = Arc::new(Shared {
+        config,
+        routes,
+        handoff,
+        stats: Stats::default(),
+        started: Instant::now(),
+    });
+    // Never stopping. The sender must outlive the connection: once it is
+    // dropped, waiting for a change ends at once, which reads as "stop".
+    let (_stop, never) = watch::channel(false);
+    connection::serve_connection(stream, peer, shared, never).await;
+}
+
 /// Puts the calling (I/O) thread under `SCHED_BATCH`.
 ///
 /// When tokio and the Python thread share a core, a packet arriving for tokio
