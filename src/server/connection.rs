@@ -382,3 +382,7 @@ impl Drop for InFlight<'_> {
         self.0.stats.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+#[cfg(test)]
+#[path = "connection_tests.rs"]
+mod tests;

@@ -1,0 +1,337 @@
+//! The connection state machine driven through an in-memory pipe, with a
+//! stand-in for the Python side that answers from the hand-over queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+use crate::routing::RouteTable;
+use crate::server::{
+    serve_stream, Handoff, NativeResponse, PendingRequest, RequestBody, ResponseBody, ServerConfig,
+    StreamChunk,
+};
+
+/// Routes: `/echo` (any method) echoes; `/stream` streams three chunks;
+/// `/abort` streams one chunk and aborts.
+fn routes() -> Arc<RouteTable> {
+    let mut table = RouteTable::new();
+    for (id, pattern) in ["/echo", "/stream", "/abort"].iter().enumerate() {
+        for method in ["GET", "POST", "PUT"] {
+            table.insert(method, pattern, id).expect("valid route");
+        }
+    }
+    Arc::new(table)
+}
+
+/// The application stand-in: answers every handed-over request.
+fn answer(pending: PendingRequest) {
+    let body = match &pending.body {
+        RequestBody::Memory(bytes) => bytes.clone(),
+        RequestBody::Spooled(_) => Bytes::from_static(b"<spooled>"),
+    };
+    let response = match pending.route_id {
+        0 => {
+            let mut text = format!(
+                "{} {} q={:?} body={}:",
+                pending.head.method(),
+                pending.head.path(),
+                pending.head.query(),
+                body.len()
+            )
+            .into_bytes();
+            text.extend_from_slice(&body);
+            let mut headers = HeaderMap::new();
+            headers.insert("content-type", HeaderValue::from_static("text/plain"));
+            NativeResponse {
+                status: StatusCode::OK,
+                headers,
+                body: ResponseBody::full(text),
+            }
+        }
+        route => {
+            let (sender, receiver) = tokio::sync::mpsc::channel(8);
+            tokio::spawn(async move {
+                let _ = sender
+                    .send(StreamChunk::Data(Bytes::from_static(b"one")))
+                    .await;
+                if route == 2 {
+                    let _ = sender.send(StreamChunk::Abort).await;
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let _ = sender
+                    .send(StreamChunk::Data(Bytes::from_static(b"two")))
+                    .await;
+                let _ = sender
+                    .send(StreamChunk::Data(Bytes::from_static(b"three")))
+                    .await;
+            });
+            NativeResponse {
+                status: StatusCode::OK,
+                headers: HeaderMap::new(),
+                body: ResponseBody::Stream(receiver),
+            }
+        }
+    };
+    let _ = pending.reply.send(response);
+}
+
+/// Serves one pipe; returns the client end. The responder polls the queue.
+fn start(runtime: &tokio::runtime::Runtime, config: ServerConfig) -> DuplexStream {
+    let (client, server) = tokio::io::duplex(1 << 16);
+    let handoff: Arc<Handoff<PendingRequest>> = Arc::new(Handoff::new().expect("an eventfd"));
+    let peer = "127.0.0.1:40000".parse().expect("address");
+    runtime.spawn(serve_stream(
+        server,
+        peer,
+        config,
+        routes(),
+        Arc::clone(&handoff),
+    ));
+    runtime.spawn(async move {
+        let mut batch = Vec::new();
+        loop {
+            handoff.take_batch(&mut batch);
+            batch.drain(..).for_each(answer);
+            handoff.finish_batch();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    client
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+fn config() -> ServerConfig {
+    let mut config = ServerConfig::new("127.0.0.1", 0);
+    config.max_body_size = 1024;
+    config.header_read_timeout = Duration::from_millis(300);
+    config
+}
+
+/// Writes `input` in pieces of `piece` bytes (with a pause between pieces so
+/// the server sees them apart), then reads until the server closes.
+fn exchange(input: &[u8], piece: usize, config: ServerConfig) -> String {
+    let runtime = runtime();
+    let mut client = start(&runtime, config);
+    runtime.block_on(async move {
+        let mut output = Vec::new();
+        let (mut reader, mut writer) = tokio::io::split(&mut client);
+        let writing = async {
+            for part in input.chunks(piece) {
+                if writer.write_all(part).await.is_err() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        let reading = async {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), reader.read_to_end(&mut output)).await;
+        };
+        tokio::join!(writing, reading);
+        String::from_utf8_lossy(&output).into_owned()
+    })
+}
+
+/// The answers with their Date lines removed (the only part that varies).
+fn without_dates(text: &str) -> String {
+    text.split("\r\n")
+        .filter(|line| !line.starts_with("date: "))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+const PIPELINE: &[u8] = b"GET /echo?x=1 HTTP/1.1\r\nHost: h\r\n\r\n\
+POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello\
+PUT /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n\
+POST /missing HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nskip\
+HEAD /echo HTTP/1.1\r\nHost: h\r\n\r\n\
+GET /stream HTTP/1.1\r\nHost: h\r\n\r\n\
+\r\nGET /echo HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n\
+GET /never HTTP/1.1\r\nHost: h\r\n\r\n";
+
+#[test]
+fn a_pipelined_stream_gets_the_same_answers_however_it_is_cut() {
+    let whole = exchange(PIPELINE, PIPELINE.len(), config());
+    let expected_order = [
+        "GET /echo q=Some(\"x=1\") body=0:",
+        "POST /echo q=None body=5:hello",
+        "PUT /echo q=None body=5:abcde",
+        "HTTP/1.1 404 Not Found",
+        "HTTP/1.1 200 OK",
+        "transfer-encoding: chunked\r\nconnection: keep-alive",
+        "3\r\none\r\n3\r\ntwo\r\n5\r\nthree\r\n0\r\n\r\n",
+        "connection: close",
+        "GET /echo q=None body=0:",
+    ];
+    let mut position = 0;
+    for expected in expected_order {
+        let found = whole[position..]
+            .find(expected)
+            .unwrap_or_else(|| panic!("{expected:?} not after {position} in {whole}"));
+        position += found + expected.len();
+    }
+    assert!(
+        !whole.contains("/never"),
+        "served after Connection: close: {whole}"
+    );
+    assert_eq!(whole.matches("HTTP/1.1 ").count(), 7, "{whole}");
+    // The HEAD answer announces the GET's length and sends nothing.
+    assert!(
+        whole.contains("content-length: 22\r\nconnection: keep-alive"),
+        "{whole}"
+    );
+    let expected = without_dates(&whole);
+    for piece in [1, 2, 3, 5, 8, 13, 64, 200] {
+        assert_eq!(
+            without_dates(&exchange(PIPELINE, piece, config())),
+            expected,
+            "fed in pieces of {piece}"
+        );
+    }
+}
+
+#[test]
+fn smuggling_attempt_gets_one_refusal_and_a_closed_connection() {
+    let stream = b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n\
+0\r\n\r\nGET /echo HTTP/1.1\r\nHost: h\r\n\r\n";
+    for piece in [1, 7, stream.len()] {
+        let answer = exchange(stream, piece, config());
+        assert!(
+            answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{answer}"
+        );
+        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
+        assert!(
+            answer.ends_with("{\"detail\":\"Both Content-Length and Transfer-Encoding present\"}")
+        );
+    }
+}
+
+#[test]
+fn body_limits() {
+    // Declared too large: 413 at once, before any body byte.
+    let declared = exchange(
+        b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n",
+        1000,
+        config(),
+    );
+    assert!(declared.starts_with("HTTP/1.1 413 "), "{declared}");
+    assert!(!declared.contains("100 Continue"));
+    // Chunked past the limit: 413, connection closed.
+    let mut chunked =
+        b"POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..3 {
+        chunked.extend_from_slice(b"200\r\n");
+        chunked.extend_from_slice(&[b'x'; 512]);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\nGET /echo HTTP/1.1\r\nHost: h\r\n\r\n");
+    let answer = exchange(&chunked, 100, config());
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
+    // Malformed chunking: 400.
+    let malformed = exchange(
+        b"POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX",
+        4,
+        config(),
+    );
+    assert!(malformed.starts_with("HTTP/1.1 400 "), "{malformed}");
+    assert!(malformed.contains("Chunk data must be followed by CRLF"));
+}
+
+#[test]
+fn continue_is_sent_only_when_the_body_is_awaited() {
+    let runtime = runtime();
+    let mut client = start(&runtime, config());
+    runtime.block_on(async move {
+        client
+            .write_all(b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            .await
+            .expect("write");
+        let mut interim = vec![0u8; 25];
+        client.read_exact(&mut interim).await.expect("interim answer");
+        assert_eq!(interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+        client.write_all(b"ping").await.expect("write");
+        let mut answer = vec![0u8; 4096];
+        let read = client.read(&mut answer).await.expect("answer");
+        let answer = String::from_utf8_lossy(&answer[..read]);
+        assert!(answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("body=4:ping"), "{answer}");
+    });
+    // Body sent along with the head: no interim answer.
+    let eager = exchange(
+        b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nping",
+        1000,
+        config(),
+    );
+    assert!(eager.starts_with("HTTP/1.1 200 OK"), "{eager}");
+}
+
+#[test]
+fn unread_bodies_that_cannot_be_skipped_close_the_connection() {
+    let answer = exchange(
+        b"POST /missing HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nskip\r\n0\r\n\r\n\
+GET /echo HTTP/1.1\r\nHost: h\r\n\r\n",
+        1000,
+        config(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+    assert!(answer.contains("connection: close"));
+    assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
+}
+
+#[test]
+fn timeouts() {
+    // Idle: closed without a word.
+    let runtime = runtime();
+    let mut idle = start(&runtime, config());
+    runtime.block_on(async {
+        let mut nothing = Vec::new();
+        idle.read_to_end(&mut nothing).await.expect("closed");
+        assert!(nothing.is_empty());
+        // Half a head: 408, then closed.
+        let mut partial = start(&runtime, config());
+        partial
+            .write_all(b"GET /echo HTTP/1.1\r\nHo")
+            .await
+            .expect("write");
+        let mut answer = Vec::new();
+        partial.read_to_end(&mut answer).await.expect("closed");
+        assert!(
+            answer.starts_with(b"HTTP/1.1 408 "),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    });
+}
+
+#[test]
+fn streams_to_http_10_end_with_the_connection_and_aborts_cut_it() {
+    let old = exchange(
+        b"GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /echo HTTP/1.0\r\n\r\n",
+        1000,
+        config(),
+    );
+    assert!(old.starts_with("HTTP/1.0 200 OK\r\n"), "{old}");
+    assert!(old.contains("connection: close") && !old.contains("transfer-encoding"));
+    assert!(old.ends_with("\r\n\r\nonetwothree"), "{old}");
+    let aborted = exchange(
+        b"GET /abort HTTP/1.1\r\nHost: h\r\n\r\nGET /echo HTTP/1.1\r\nHost: h\r\n\r\n",
+        1000,
+        config(),
+    );
+    assert!(
+        aborted.ends_with("3\r\none\r\n"),
+        "no last chunk: {aborted}"
+    );
+    assert_eq!(aborted.matches("HTTP/1.1").count(), 1);
+}
