@@ -273,3 +273,111 @@ fn header_values_beyond_ascii_are_kept_as_bytes() {
     assert_eq!(head.header("x-name"), Some(&b"caf\xe9"[..]));
     assert_eq!(head.header_str("x-name"), None);
 }
+
+/// xorshift64*: a deterministic source of test cases without a dependency.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound as u64) as usize
+    }
+}
+
+/// Checks an accepted head against httparse's own view of the same bytes and
+/// against the framing rules.
+fn check_invariants(raw: &[u8], head: &RequestHead) {
+    assert!(raw.starts_with(head.as_bytes()));
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut reference = httparse::Request::new(&mut slots);
+    assert!(
+        matches!(reference.parse(raw), Ok(httparse::Status::Complete(length)) if length == head.as_bytes().len())
+    );
+    let ours: Vec<(&str, &[u8])> = head.headers().collect();
+    let theirs: Vec<(&str, &[u8])> = reference
+        .headers
+        .iter()
+        .map(|h| (h.name, h.value))
+        .collect();
+    assert_eq!(ours, theirs);
+    let path = head.path();
+    assert!(path.starts_with('/') || path == "*", "{path:?}");
+    assert!(!path.contains(['?', '#']) && head.query().is_none_or(|query| !query.contains('#')));
+    assert!(head.target().is_ascii());
+    let lengths: Vec<&[u8]> = head.header_values("content-length").collect();
+    let encodings = head.header_values("transfer-encoding").count();
+    match head.framing() {
+        BodyFraming::Chunked => assert!(encodings == 1 && lengths.is_empty()),
+        BodyFraming::Length(length) => {
+            assert!(encodings == 0 && lengths.len() == 1);
+            assert_eq!(
+                std::str::from_utf8(lengths[0])
+                    .ok()
+                    .and_then(|text| text.trim().parse().ok()),
+                Some(length)
+            );
+        }
+        BodyFraming::Empty => assert!(encodings == 0 && lengths.len() <= 1),
+    }
+    if head.version() == Version::HTTP_11 {
+        assert_eq!(head.header_values("host").count(), 1);
+    }
+}
+
+#[test]
+fn mutated_heads_never_panic_and_accepted_ones_are_consistent() {
+    let seeds: [&[u8]; 4] = [
+        BROWSER,
+        b"POST /a/b?c=d HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+        b"PUT http://h/p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
+        b"GET /x HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+    ];
+    let alphabet = b"\r\n :\t\x00\x7f\x80\xff/?#%,;aZ09-HTTP/1.";
+    let mut random = Random(0x9E37_79B9_7F4A_7C15);
+    let (mut accepted, mut refused, mut partial) = (0, 0, 0);
+    for _ in 0..30_000 {
+        let mut raw = seeds[random.below(seeds.len())].to_vec();
+        for _ in 0..1 + random.below(3) {
+            if raw.len() < 2 {
+                break;
+            }
+            let at = random.below(raw.len());
+            match random.below(5) {
+                0 => raw[at] = alphabet[random.below(alphabet.len())],
+                1 => {
+                    raw.remove(at);
+                }
+                2 => raw.insert(at, alphabet[random.below(alphabet.len())]),
+                3 => raw.truncate(at.max(1)),
+                _ => {
+                    // Repeat a header line: duplicates are what framing checks are about.
+                    if let Some(start) = raw[..at].iter().rposition(|&byte| byte == b'\n') {
+                        if let Some(end) = raw[at..].iter().position(|&byte| byte == b'\n') {
+                            let line = raw[start + 1..at + end + 1].to_vec();
+                            raw.splice(start + 1..start + 1, line);
+                        }
+                    }
+                }
+            }
+        }
+        match parse(&raw) {
+            Ok(Some(head)) => {
+                check_invariants(&raw, &head);
+                accepted += 1;
+            }
+            Ok(None) => partial += 1,
+            Err(_) => refused += 1,
+        }
+    }
+    // The mutations must exercise all three outcomes, or the test proves little.
+    assert!(
+        accepted > 3000 && refused > 3000 && partial > 300,
+        "{accepted} {refused} {partial}"
+    );
+}
