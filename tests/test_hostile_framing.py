@@ -85,6 +85,20 @@ CORPUS: list[tuple[str, bytes, int]] = [
     ("garbage_request_line", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
     ("missing_version", b"GET /\r\nHost: x\r\n\r\n", 400),
     ("authority_form", b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 400),
+    ("relative_target", b"GET users HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    ("non_ascii_target", b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    ("http2_version", b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    ("http_1_2", b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 400),
+    (
+        "chunk_size_bare_lf",
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
+        400,
+    ),
+    (
+        "chunk_extension_with_nul",
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a\x00\r\nhello\r\n0\r\n\r\n",
+        400,
+    ),
     ("long_request_line", b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     ("huge_header", b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 70000 + b"\r\n\r\n", 431),
     (

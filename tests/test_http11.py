@@ -103,3 +103,39 @@ def test_date_and_content_length_on_every_response(client: httpx.Client) -> None
         assert int(response.headers["content-length"]) == len(response.content)
         parsed = email.utils.parsedate_to_datetime(response.headers["date"])
         assert abs(parsed.timestamp() - time.time()) < 60
+
+
+def test_absolute_form_target_is_served_by_its_path(server: RunningServer) -> None:
+    with server.connect() as sock:
+        sock.sendall(b"GET http://x/users/7?a=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        response = RawReader(sock).read()
+    assert response.status == 200
+    assert response.body == b'{"id":7,"type":"int"}'
+
+
+def test_small_unneeded_body_is_skipped_and_the_connection_kept(server: RunningServer) -> None:
+    # The 404 is answered before the body is read; the server then reads past
+    # it, so the next request on the same connection parses cleanly.
+    with server.connect() as sock:
+        sock.sendall(
+            b"POST /no/such/path HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        reader = RawReader(sock)
+        missing = reader.read()
+        hello = reader.read()
+    assert missing.status == 404
+    assert missing.header("connection") == "keep-alive"
+    assert hello.status == 200 and hello.body == b'{"message":"Hello!"}'
+
+
+def test_pipelined_native_and_application_answers_arrive_together(server: RunningServer) -> None:
+    requests = b"".join(
+        b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path
+        for path in [b"/", b"/nope", b"/users/1", b"/nope", b"/"]
+    )
+    with server.connect() as sock:
+        sock.sendall(requests)
+        reader = RawReader(sock)
+        statuses = [reader.read().status for _ in range(5)]
+    assert statuses == [200, 404, 200, 404, 200]
