@@ -1,5 +1,6 @@
-//! Pure HTTP helpers: request-head checks hyper does not make, query-string and
-//! percent decoding, and the JSON bodies of native error responses.
+//! Pure HTTP: the request head (parse and checks), chunked body decoding,
+//! response heads, query-string and percent decoding, cookies, multipart,
+//! conditional requests, proxies, and the JSON bodies of native error answers.
 //!
 //! Nothing here imports PyO3, so `cargo test --no-default-features` reaches it.
 

@@ -10,7 +10,7 @@
 //! and never held while the task waits for anything ("flush before waiting"),
 //! so pipelined answers are written together and nothing is delayed.
 //!
-//! Why not hyper: see docs/architecture.md ("The request head").
+//! Why not hyper: see docs/architecture.md ("the HTTP/1.1 connection is ours").
 
 use std::io;
 use std::net::SocketAddr;
