@@ -11,6 +11,9 @@ pub mod server;
 #[cfg(feature = "python")]
 mod bindings;
 
+#[cfg(test)]
+mod test_random;
+
 // The extension's own allocations (request heads, bodies, responses) are many
 // and short-lived; mimalloc serves them faster than glibc's malloc. Python's
 // objects keep using Python's allocator.

@@ -165,22 +165,11 @@ impl RequestHead {
         buffer: &mut BytesMut,
         limits: &HeadLimits,
     ) -> Result<Option<RequestHead>, HeadError> {
-        let Some(parsed) = parse_spans(buffer, limits)? else {
+        let Some((length, mut head)) = parse_spans(buffer, limits)? else {
             return Ok(None);
         };
-        let bytes = buffer.split_to(parsed.length).freeze();
-        Ok(Some(RequestHead {
-            bytes,
-            method: parsed.method,
-            version: parsed.version,
-            target: parsed.target,
-            path: parsed.path,
-            query: parsed.query,
-            headers: parsed.headers,
-            framing: parsed.framing,
-            keep_alive: parsed.keep_alive,
-            expects_continue: parsed.expects_continue,
-        }))
+        head.bytes = buffer.split_to(length).freeze();
+        Ok(Some(head))
     }
 
     pub fn method(&self) -> &Method {
@@ -273,20 +262,6 @@ impl RequestHead {
     }
 }
 
-/// What the parse found, before the head's bytes are split off.
-struct ParsedSpans {
-    length: usize,
-    method: Method,
-    version: Version,
-    target: Span,
-    path: Span,
-    query: Option<Span>,
-    headers: Vec<HeaderSpan>,
-    framing: BodyFraming,
-    keep_alive: bool,
-    expects_continue: bool,
-}
-
 /// The framing-relevant headers, noted on the one walk over the lines.
 #[derive(Default)]
 struct Notable<'b> {
@@ -301,7 +276,12 @@ struct Notable<'b> {
     expect_continue: bool,
 }
 
-fn parse_spans(buffer: &[u8], limits: &HeadLimits) -> Result<Option<ParsedSpans>, HeadError> {
+/// The head at the start of `buffer` and its length; its `bytes` are left
+/// empty for the caller to split off (spans are offsets into `buffer`).
+fn parse_spans(
+    buffer: &[u8],
+    limits: &HeadLimits,
+) -> Result<Option<(usize, RequestHead)>, HeadError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut []);
     let status = httparse::ParserConfig::default()
@@ -351,8 +331,8 @@ fn parse_spans(buffer: &[u8], limits: &HeadLimits) -> Result<Option<ParsedSpans>
         Version::HTTP_11 => !notable.close,
         _ => notable.keep_alive && !notable.close,
     };
-    Ok(Some(ParsedSpans {
-        length,
+    let head = RequestHead {
+        bytes: Bytes::new(),
         method,
         version,
         target: target_span,
@@ -364,7 +344,8 @@ fn parse_spans(buffer: &[u8], limits: &HeadLimits) -> Result<Option<ParsedSpans>
         expects_continue: notable.expect_continue
             && version == Version::HTTP_11
             && framing != BodyFraming::Empty,
-    }))
+    };
+    Ok(Some((length, head)))
 }
 
 /// Records the headers that decide framing, Host and keep-alive. Names are

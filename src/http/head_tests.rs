@@ -1,4 +1,5 @@
 use super::*;
+use crate::test_random::Rng;
 
 fn parse(raw: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     let mut buffer = BytesMut::from(raw);
@@ -274,22 +275,6 @@ fn header_values_beyond_ascii_are_kept_as_bytes() {
     assert_eq!(head.header_str("x-name"), None);
 }
 
-/// xorshift64*: a deterministic source of test cases without a dependency.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
-    }
-}
-
 /// Checks an accepted head against httparse's own view of the same bytes and
 /// against the framing rules.
 fn check_invariants(raw: &[u8], head: &RequestHead) {
@@ -339,10 +324,10 @@ fn mutated_heads_never_panic_and_accepted_ones_are_consistent() {
         b"GET /x HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
     ];
     let alphabet = b"\r\n :\t\x00\x7f\x80\xff/?#%,;aZ09-HTTP/1.";
-    let mut random = Random(0x9E37_79B9_7F4A_7C15);
+    let mut random = Rng(0x9E37_79B9_7F4A_7C15);
     let (mut accepted, mut refused, mut partial) = (0, 0, 0);
     for _ in 0..30_000 {
-        let mut raw = seeds[random.below(seeds.len())].to_vec();
+        let mut raw = random.pick(&seeds).to_vec();
         for _ in 0..1 + random.below(3) {
             if raw.len() < 2 {
                 break;

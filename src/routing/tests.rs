@@ -1,6 +1,7 @@
 //! Table-driven tests for patterns, matching, precedence and conflicts.
 
 use super::*;
+use crate::test_random::Rng;
 
 const UUID4: &str = "550e8400-e29b-41d4-a716-446655440000";
 const UUID1: &str = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
@@ -537,26 +538,6 @@ mod reference {
         } else {
             Outcome::Redirect(toggled)
         }
-    }
-}
-
-/// xorshift64*: deterministic, so a failure names a reproducible case.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
     }
 }
 

@@ -33,6 +33,8 @@ use crate::routing::Resolution;
 const READ_RESERVE: usize = 8 * 1024;
 /// Output held back (while pipelined requests are answered) before it is written anyway.
 pub(super) const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+/// Largest unneeded body read and dropped to keep a connection (see `exchange`).
+const SKIPPABLE_BODY: u64 = 64 * 1024;
 /// When closing, how long and how much the client may go on sending before
 /// the socket is closed (see [`Connection::close_gracefully`]).
 const LINGER_TIME: Duration = Duration::from_secs(1);
@@ -166,7 +168,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let unread_body = match (answer.body_handled, framing) {
             (true, _) | (false, BodyFraming::Empty) => 0,
             (false, BodyFraming::Length(length))
-                if length <= OUTPUT_HIGH_WATER as u64 && !expects_continue =>
+                if length <= SKIPPABLE_BODY && !expects_continue =>
             {
                 length
             }

@@ -119,6 +119,22 @@ pub(crate) struct Shared {
     pub started: Instant,
 }
 
+impl Shared {
+    fn new(
+        config: ServerConfig,
+        routes: Arc<RouteTable>,
+        handoff: Arc<Handoff<PendingRequest>>,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            config,
+            routes,
+            handoff,
+            stats: Stats::default(),
+            started: Instant::now(),
+        })
+    }
+}
+
 /// A running server. Dropping it stops the runtime abruptly; call
 /// [`Server::begin_shutdown`] and [`Server::finish_shutdown`] for a clean stop.
 pub struct Server {
@@ -149,13 +165,7 @@ impl Server {
             .enable_io()
             .enable_time()
             .build()?;
-        let shared = Arc::new(Shared {
-            config,
-            routes,
-            handoff,
-            stats: Stats::default(),
-            started: Instant::now(),
-        });
+        let shared = Shared::new(config, routes, handoff);
         let (stop_accepting, stop_signal) = watch::channel(false);
         let listener = {
             let _guard = runtime.enter();
@@ -225,13 +235,7 @@ pub async fn serve_stream<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let shared = Arc::new(Shared {
-        config,
-        routes,
-        handoff,
-        stats: Stats::default(),
-        started: Instant::now(),
-    });
+    let shared = Shared::new(config, routes, handoff);
     // Never stopping. The sender must outlive the connection: once it is
     // dropped, waiting for a change ends at once, which reads as "stop".
     let (_stop, never) = watch::channel(false);
