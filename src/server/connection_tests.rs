@@ -335,3 +335,84 @@ fn streams_to_http_10_end_with_the_connection_and_aborts_cut_it() {
     );
     assert_eq!(aborted.matches("HTTP/1.1").count(), 1);
 }
+
+#[test]
+fn random_pipelines_are_answered_exactly_and_in_order() {
+    let mut random = crate::test_random::Rng(0x5DEE_CE66_D1CE_4E5B);
+    // Body bytes that look like framing, to catch any confusion of data and syntax.
+    let alphabet = b"ab\r\n0;:GET /HTTP1.";
+    for case in 0..60 {
+        let mut stream = Vec::new();
+        let mut expected = Vec::new();
+        let requests = 1 + random.below(6);
+        for index in 0..requests {
+            let body: Vec<u8> = (0..random.below(300))
+                .map(|_| alphabet[random.below(alphabet.len())])
+                .collect();
+            let close = if index + 1 == requests {
+                "Connection: close\r\n"
+            } else {
+                ""
+            };
+            let method = match random.below(3) {
+                0 => {
+                    stream.extend_from_slice(
+                        format!("GET /echo HTTP/1.1\r\nHost: h\r\n{close}\r\n").as_bytes(),
+                    );
+                    expected.push("GET /echo q=None body=0:".to_owned());
+                    continue;
+                }
+                1 => {
+                    let head = format!(
+                        "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n{close}\r\n",
+                        body.len()
+                    );
+                    stream.extend_from_slice(head.as_bytes());
+                    stream.extend_from_slice(&body);
+                    "POST"
+                }
+                _ => {
+                    stream.extend_from_slice(format!("PUT /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n{close}\r\n").as_bytes());
+                    let mut rest = &body[..];
+                    while !rest.is_empty() {
+                        let size = (1 + random.below(64)).min(rest.len());
+                        let extension = if random.below(4) == 0 { ";n=v" } else { "" };
+                        stream.extend_from_slice(format!("{size:X}{extension}\r\n").as_bytes());
+                        stream.extend_from_slice(&rest[..size]);
+                        stream.extend_from_slice(b"\r\n");
+                        rest = &rest[size..];
+                    }
+                    stream.extend_from_slice(if random.below(2) == 0 {
+                        b"0\r\n\r\n"
+                    } else {
+                        b"0\r\nX-T: 1\r\n\r\n"
+                    });
+                    "PUT"
+                }
+            };
+            expected.push(format!(
+                "{method} /echo q=None body={}:{}",
+                body.len(),
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        let piece = 1 + random.below(50);
+        let answers = exchange(&stream, piece, config());
+        assert_eq!(
+            answers.matches("HTTP/1.1 200 OK").count(),
+            requests,
+            "case {case}, piece {piece}: {answers}"
+        );
+        let mut position = 0;
+        for echo in &expected {
+            let found = answers[position..].find(echo.as_str()).unwrap_or_else(|| {
+                panic!("case {case}, piece {piece}: {echo:?} missing in {answers}")
+            });
+            position += found + echo.len();
+        }
+        assert!(
+            answers.ends_with(expected.last().map_or("", String::as_str)),
+            "case {case}"
+        );
+    }
+}
