@@ -336,8 +336,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Writes everything pending.
     pub(super) async fn flush(&mut self) -> io::Result<()> {
         if !self.output.is_empty() {
-            self.io.write_all(&self.output).await?;
+            let output = std::mem::take(&mut self.output);
+            let written = self.write_all(&output).await;
+            self.output = output;
             self.output.clear();
+            written?;
+        }
+        Ok(())
+    }
+
+    /// Writes `data`, giving up when the client takes nothing for the
+    /// configured timeout: a client that stops reading must not hold its
+    /// connection (and a stream's producer) forever. The timer is only armed
+    /// when a write has to wait.
+    pub(super) async fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+        let timeout = self.shared.config.header_read_timeout;
+        while !data.is_empty() {
+            match tokio::time::timeout(timeout, self.io.write(data)).await {
+                Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(Ok(written)) => data = &data[written..],
+                Ok(Err(error)) => return Err(error),
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client stopped reading",
+                    ))
+                }
+            }
         }
         Ok(())
     }

@@ -44,7 +44,8 @@ pub struct ServerConfig {
     /// Tokio worker threads (the Python thread is separate).
     pub worker_threads: usize,
     /// How long a client may take to send a complete request head, and how
-    /// long a keep-alive connection may sit idle or a body read may stall.
+    /// long a keep-alive connection may sit idle, a body read stall, or a
+    /// client leave an answer unread before the connection is closed.
     pub header_read_timeout: Duration,
     pub backlog: i32,
     /// `HyperApp(static=...)`, canonical: served natively under `/static/`

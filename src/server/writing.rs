@@ -7,7 +7,7 @@ use std::io;
 
 use bytes::Bytes;
 use http::Version;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use super::connection::{Connection, OUTPUT_HIGH_WATER};
@@ -72,7 +72,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             return Ok(());
         }
         self.flush().await?;
-        self.io.write_all(&bytes).await
+        self.write_all(&bytes).await
     }
 
     async fn write_file(
