@@ -8,6 +8,8 @@ pub mod chunked;
 pub mod conditional;
 pub mod cookies;
 pub mod head;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod head_invariants;
 pub mod json;
 pub mod multipart;
 pub mod proxy;
