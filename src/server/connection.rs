@@ -25,6 +25,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::native::{self, is_debug_path, STATIC_PREFIX};
+use super::reading::BodyError;
 use super::{NativeResponse, PendingRequest, Shared};
 use crate::http::head::{oversized_head, BodyFraming, HeadError, RequestHead};
 use crate::routing::Resolution;
@@ -112,20 +113,26 @@ enum Incoming {
     Refused(HeadError),
 }
 
-/// An answer, and what producing it did to the connection.
-pub(super) struct Answer {
-    pub(super) response: NativeResponse,
-    /// The request body was read (or the connection must close anyway).
-    pub(super) body_handled: bool,
-    pub(super) must_close: bool,
+/// An answer, and where it leaves the request body.
+struct Answer {
+    response: NativeResponse,
+    body: BodyState,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BodyState {
+    /// Answered before the body was read (404, 405, redirects, static files).
+    Unread,
+    Read,
+    /// The body was refused or the server is stopping: close after the answer.
+    Abandoned,
 }
 
 impl Answer {
     fn early(response: NativeResponse) -> Answer {
         Answer {
             response,
-            body_handled: false,
-            must_close: false,
+            body: BodyState::Unread,
         }
     }
 }
@@ -165,19 +172,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let answer = self.answer(head).await?;
         // A body the answer did not need (a 404, a redirect) is skipped if it
         // is small and on its way; otherwise the connection closes after it.
-        let unread_body = match (answer.body_handled, framing) {
-            (true, _) | (false, BodyFraming::Empty) => 0,
-            (false, BodyFraming::Length(length))
+        let unread_body = match (answer.body, framing) {
+            (BodyState::Read, _) | (BodyState::Unread, BodyFraming::Empty) => 0,
+            (BodyState::Unread, BodyFraming::Length(length))
                 if length <= SKIPPABLE_BODY && !expects_continue =>
             {
                 length
             }
-            (false, _) => {
+            (BodyState::Unread, _) | (BodyState::Abandoned, _) => {
                 keep_alive = false;
                 0
             }
         };
-        keep_alive &= !answer.must_close && !self.stopping();
+        keep_alive &= !self.stopping();
         let kept = self
             .write_answer(version, is_head_request, answer.response, keep_alive)
             .await?;
@@ -234,15 +241,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         };
 
-        let body = match self.read_body(&head).await? {
+        let body = match self.read_body(&head).await {
             Ok(body) => body,
-            Err(refusal) => {
+            Err(BodyError::Refuse(refusal)) => {
                 return Ok(Answer {
-                    response: refusal,
-                    body_handled: true,
-                    must_close: true,
+                    response: *refusal,
+                    body: BodyState::Abandoned,
                 })
             }
+            Err(BodyError::Gone(error)) => return Err(error),
         };
         let (reply, answer) = oneshot::channel();
         let _in_flight = InFlight::enter(&shared);
@@ -258,8 +265,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(match answer.await {
             Ok(response) => Answer {
                 response,
-                body_handled: true,
-                must_close: false,
+                body: BodyState::Read,
             },
             // The dispatcher dropped the request: the server is shutting down.
             Err(_) => Answer {
@@ -267,8 +273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Service Unavailable",
                 ),
-                body_handled: true,
-                must_close: true,
+                body: BodyState::Abandoned,
             },
         })
     }
@@ -336,33 +341,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Writes everything pending.
     pub(super) async fn flush(&mut self) -> io::Result<()> {
         if !self.output.is_empty() {
-            let output = std::mem::take(&mut self.output);
-            let written = self.write_all(&output).await;
-            self.output = output;
+            let timeout = self.shared.config.header_read_timeout;
+            write_all(&mut self.io, &self.output, timeout).await?;
             self.output.clear();
-            written?;
-        }
-        Ok(())
-    }
-
-    /// Writes `data`, giving up when the client takes nothing for the
-    /// configured timeout: a client that stops reading must not hold its
-    /// connection (and a stream's producer) forever. The timer is only armed
-    /// when a write has to wait.
-    pub(super) async fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
-        let timeout = self.shared.config.header_read_timeout;
-        while !data.is_empty() {
-            match tokio::time::timeout(timeout, self.io.write(data)).await {
-                Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(Ok(written)) => data = &data[written..],
-                Ok(Err(error)) => return Err(error),
-                Err(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the client stopped reading",
-                    ))
-                }
-            }
         }
         Ok(())
     }
@@ -392,6 +373,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let _ = tokio::time::timeout(LINGER_TIME, drain).await;
         Ok(())
     }
+}
+
+/// Writes `data`, giving up when the client takes nothing for `timeout`: a
+/// client that stops reading must not hold its connection (and a stream's
+/// producer) forever. The timer is only armed when a write has to wait.
+pub(super) async fn write_all<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    mut data: &[u8],
+    timeout: Duration,
+) -> io::Result<()> {
+    while !data.is_empty() {
+        match tokio::time::timeout(timeout, io.write(data)).await {
+            Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(Ok(written)) => data = &data[written..],
+            Ok(Err(error)) => return Err(error),
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client stopped reading",
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Counts a request as in flight until its answer is back or its client left.

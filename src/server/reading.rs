@@ -20,7 +20,7 @@ use crate::http::response_head::CONTINUE;
 const BODY_READ_RESERVE: usize = 64 * 1024;
 
 /// Why a body was not read to its end.
-enum BodyError {
+pub(super) enum BodyError {
     /// Answer this and close (413, 400, 408, 507). Boxed: the error path is rare.
     Refuse(Box<NativeResponse>),
     /// The client is gone: nobody to answer.
@@ -41,18 +41,17 @@ impl From<io::Error> for BodyError {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    /// Reads the whole body of `head`. `Ok(Err(answer))`: the body was
-    /// refused; answer that and close the connection.
-    pub(super) async fn read_body(
-        &mut self,
-        head: &RequestHead,
-    ) -> io::Result<Result<RequestBody, NativeResponse>> {
+    /// Reads the whole body of `head`. A refusal is to be answered, and the
+    /// connection closed after it.
+    pub(super) async fn read_body(&mut self, head: &RequestHead) -> Result<RequestBody, BodyError> {
         let limit = self.shared.config.max_body_size;
         let framing = head.framing();
         match framing {
-            BodyFraming::Empty => return Ok(Ok(RequestBody::Memory(Bytes::new()))),
+            BodyFraming::Empty => return Ok(RequestBody::Memory(Bytes::new())),
             // Refused before a byte is read, and before any `100 Continue`.
-            BodyFraming::Length(length) if length > limit => return Ok(Err(too_large(limit))),
+            BodyFraming::Length(length) if length > limit => {
+                return Err(BodyError::Refuse(Box::new(too_large(limit))))
+            }
             _ => {}
         }
         if head.expects_continue() && self.input.is_empty() {
@@ -60,14 +59,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.output.extend_from_slice(CONTINUE);
         }
         let multipart = is_multipart(head);
-        let read = match framing {
+        match framing {
             BodyFraming::Length(length) => self.read_sized(length, multipart).await,
             _ => self.read_chunked(limit, multipart).await,
-        };
-        match read {
-            Ok(body) => Ok(Ok(body)),
-            Err(BodyError::Refuse(answer)) => Ok(Err(*answer)),
-            Err(BodyError::Gone(error)) => Err(error),
         }
     }
 

@@ -10,7 +10,7 @@ use http::Version;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
-use super::connection::{Connection, OUTPUT_HIGH_WATER};
+use super::connection::{write_all, Connection, OUTPUT_HIGH_WATER};
 use super::native::SECURITY_HEADERS;
 use super::{NativeResponse, ResponseBody, StreamChunk};
 use crate::http::response_head::{framing_for, write_chunk_start, write_head, Framing, LAST_CHUNK};
@@ -72,7 +72,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             return Ok(());
         }
         self.flush().await?;
-        self.write_all(&bytes).await
+        let timeout = self.shared.config.header_read_timeout;
+        write_all(&mut self.io, &bytes, timeout).await
     }
 
     async fn write_file(
