@@ -10,13 +10,15 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.deps-installed
+# Python dependencies of the tests and tools: one file per subsystem under requirements/.
+REQUIREMENTS := $(sort $(wildcard requirements/*.txt))
 
 .PHONY: run test test-rust test-python build bench lint fmt clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "maturin>=1.5,<2" "pytest>=8" pytest-timeout "httpx>=0.27" ruff
+	$(PY) -m pip install -q $(addprefix -r ,$(REQUIREMENTS))
 	touch $(STAMP)
 
 build: $(STAMP)
