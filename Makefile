@@ -12,6 +12,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.deps-installed
 # Python dependencies of the tests and tools: one file per subsystem under requirements/.
 REQUIREMENTS := $(sort $(wildcard requirements/*.txt))
+# `make test MATURIN_FLAGS="--profile quick"` for a faster edit-build-test loop (no fat LTO).
+MATURIN_FLAGS ?= --release
 
 .PHONY: run test test-rust test-python build bench lint fmt clean
 
@@ -23,7 +25,7 @@ $(STAMP): pyproject.toml $(REQUIREMENTS)
 
 build: $(STAMP)
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH \
-		$(VENV)/bin/maturin develop --release --quiet
+		$(VENV)/bin/maturin develop $(MATURIN_FLAGS) --quiet
 
 run: build
 	$(PY) examples/hello.py
