@@ -130,6 +130,27 @@ class HyperApp:
 
         serve(self, host=host, port=port, prod=bool(prod))
 
+    # -- ASGI -------------------------------------------------------------------
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """ASGI 3: ``uvicorn asgi:app`` (or hypercorn, daphne, Granian) serves this app.
+
+        Debug mode unless ``HYPERDJANGO_PROD=1``; ``app.asgi(prod=True)`` picks explicitly.
+        See ``hyperdjango.asgi``.
+        """
+        adapter = self.__dict__.get("_asgi_adapter")
+        if adapter is None:
+            from .asgi import ASGIAdapter, prod_from_environment
+
+            adapter = self._asgi_adapter = ASGIAdapter(self, prod_from_environment())
+        await adapter(scope, receive, send)
+
+    def asgi(self, prod: bool = False) -> Any:
+        """An ASGI 3 application serving this app, in production mode if ``prod``."""
+        from .asgi import ASGIAdapter
+
+        return ASGIAdapter(self, bool(prod))
+
     def __repr__(self) -> str:
         return f"<HyperApp {self.name!r} with {len(self.router.routes)} routes>"
 

@@ -1,5 +1,6 @@
 //! PyO3 bindings: thin wrappers that convert arguments, call plain Rust and map errors.
 
+mod asgi;
 mod helpers;
 mod json;
 mod request;
@@ -14,6 +15,7 @@ use pyo3::prelude::*;
 #[pyo3(name = "_hyperdjango_native")]
 pub fn native_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<request::Request>()?;
+    module.add_class::<asgi::AsgiBridge>()?;
     module.add_class::<router::PyRouteTable>()?;
     module.add_class::<server::PyServer>()?;
     module.add_class::<stream::StreamSender>()?;

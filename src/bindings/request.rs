@@ -34,6 +34,9 @@ pub struct Request {
     peer: SocketAddr,
     trusted_proxies: Arc<TrustedProxies>,
     path_params: Option<Py<PyDict>>,
+    /// The transport itself is TLS (an ASGI server's `scheme`); the native
+    /// server speaks plain HTTP, so there only a trusted proxy can say so.
+    secure_transport: bool,
     cached_path_params: PyOnceLock<Py<PyDict>>,
     reply: Mutex<Option<oneshot::Sender<NativeResponse>>>,
     cached_path: PyOnceLock<Py<PyString>>,
@@ -58,6 +61,7 @@ impl Request {
             peer: pending.peer,
             trusted_proxies,
             path_params,
+            secure_transport: false,
             cached_path_params: PyOnceLock::new(),
             reply: Mutex::new(Some(pending.reply)),
             cached_path: PyOnceLock::new(),
@@ -80,6 +84,12 @@ impl Request {
                 std::fs::read(spooled.path()).map(std::borrow::Cow::Owned)
             }
         }
+    }
+
+    /// Marks the request as received over TLS (ASGI `scheme` "https").
+    pub fn with_secure_transport(mut self, secure: bool) -> Request {
+        self.secure_transport = secure;
+        self
     }
 
     /// The request head, for native answers that depend on its headers (files).
@@ -430,6 +440,9 @@ impl Request {
     /// (`X-Forwarded-Proto: https`); this server itself speaks plain HTTP.
     #[getter]
     fn is_secure(&self) -> bool {
+        if self.secure_transport {
+            return true;
+        }
         let proto = self
             .head
             .header_values("x-forwarded-proto")

@@ -134,7 +134,7 @@ fn convert_response_object(
 }
 
 /// A `Response` object's `status_code` and validated `headers`.
-fn status_and_headers(response: &Bound<'_, PyAny>) -> PyResult<(StatusCode, HeaderMap)> {
+pub fn status_and_headers(response: &Bound<'_, PyAny>) -> PyResult<(StatusCode, HeaderMap)> {
     let py = response.py();
     let status = status_from(&response.getattr(pyo3::intern!(py, "status_code"))?)?;
     let raw = response
