@@ -176,6 +176,12 @@ def serve(app: HyperApp, host: str, port: int, prod: bool) -> None:
         max_workers=app.sync_workers, thread_name_prefix="hyperdjango-sync"
     )
     dispatcher = Dispatcher(loop, executor, prod)
+    app._serving = True
+    chain = None
+    if app.middleware:
+        from .middleware import compile_chain
+
+        chain = compile_chain(list(app.middleware), loop, executor, dispatcher.error_response)
     server = _native.Server(
         app.router._table,
         app.router._native_targets(),
@@ -186,6 +192,7 @@ def serve(app: HyperApp, host: str, port: int, prod: bool) -> None:
         max_body_size=app.max_body_size,
         trusted_proxies=app.trusted_proxies,
         static_root=app.static,
+        middleware=chain,
     )
     dispatcher.server = server
     streaming.bind_loop(loop)

@@ -75,6 +75,8 @@ class HyperApp:
         self.router = Router()
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
+        self.middleware: list[Any] = []
+        self._serving = False
 
     # -- registration ---------------------------------------------------------
 
@@ -103,6 +105,29 @@ class HyperApp:
 
     def delete(self, path: str, *, name: str | None = None) -> Callable[[H], H]:
         return self.route(path, ["DELETE"], name=name)
+
+    def use(self, middleware: Any) -> Any:
+        """Add ``middleware``: ``async def mw(request, call_next)`` or an object
+        with that ``async __call__``. The first added runs outermost.
+
+        >>> @app.use
+        ... async def timing(request, call_next):
+        ...     response = await call_next(request)
+        ...     response.headers["X-Custom"] = "value"
+        ...     return response
+
+        A plain ``def`` raises ``TypeError``; so does adding middleware once
+        the server has started (``RuntimeError``). See docs/middleware.md.
+        """
+        from .middleware import check_middleware
+
+        if self._serving:
+            raise RuntimeError(
+                "app.use() after the server has started: register middleware before app.run()"
+            )
+        check_middleware(middleware)
+        self.middleware.append(middleware)
+        return middleware
 
     def on_startup(self, hook: Hook) -> Hook:
         """Decorator: run ``hook`` (sync or async) before the first request."""

@@ -8,7 +8,7 @@ import shutil
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, BinaryIO
 
-__all__ = ["Headers", "QueryDict", "FormData", "UploadedFile"]
+__all__ = ["Headers", "QueryDict", "FormData", "UploadedFile", "State"]
 
 
 class Headers(MutableMapping[str, str]):
@@ -112,6 +112,16 @@ def _check_value(name: str, value: object) -> str:
     if "\r" in value or "\n" in value or "\0" in value:
         raise ValueError(f"header {name!r} value must not contain CR, LF or NUL")
     return value
+
+
+class State:
+    """``request.state``: attributes set by middleware for the handler (and back).
+
+    >>> request.state.user = "alice"
+    """
+
+    def __repr__(self) -> str:
+        return f"State({vars(self)!r})"
 
 
 class QueryDict(dict[str, str]):

@@ -58,6 +58,17 @@ class Response:
         if media_type is not None and "content-type" not in self.headers:
             self.headers["content-type"] = media_type
 
+    @classmethod
+    def _from_parts(cls, body: bytes, status: int, pairs: list[tuple[str, str]]) -> Response:
+        """A response from parts the native core already validated (no checks)."""
+        response = cls.__new__(cls)
+        response.body = body
+        response.status_code = status
+        headers = Headers.__new__(Headers)
+        headers._pairs = pairs
+        response.headers = headers
+        return response
+
     @property
     def status(self) -> int:
         """Alias of ``status_code``."""

@@ -146,6 +146,7 @@ impl AsgiBridge {
             params: Vec::new(),
             peer,
             reply,
+            router_answer: None,
         };
         Ok(
             Request::new(pending, path_params, Arc::clone(&self.trusted_proxies))

@@ -47,6 +47,18 @@ pub struct Request {
     cached_json: PyOnceLock<Py<PyAny>>,
     cached_text: PyOnceLock<Py<PyString>>,
     cached_bytes: PyOnceLock<Py<PyBytes>>,
+    cached_state: PyOnceLock<Py<PyAny>>,
+    endpoint: Endpoint,
+}
+
+/// What answers the request at the end of the middleware chain.
+pub enum Endpoint {
+    /// No middleware: the server calls the handler itself.
+    Direct,
+    /// The route's handler, called by the chain's innermost `call_next`.
+    Handler { handler: Py<PyAny>, is_async: bool },
+    /// No route serves it: the router's own answer (404, 405, OPTIONS, redirect).
+    RouterAnswer(Mutex<Option<NativeResponse>>),
 }
 
 impl Request {
@@ -72,7 +84,15 @@ impl Request {
             cached_json: PyOnceLock::new(),
             cached_text: PyOnceLock::new(),
             cached_bytes: PyOnceLock::new(),
+            cached_state: PyOnceLock::new(),
+            endpoint: Endpoint::Direct,
         }
+    }
+
+    /// Sets what the middleware chain's innermost `call_next` runs.
+    pub fn with_endpoint(mut self, endpoint: Endpoint) -> Request {
+        self.endpoint = endpoint;
+        self
     }
 
     /// The body's bytes: borrowed when in memory, read from the spool file
@@ -448,6 +468,41 @@ impl Request {
             .header_values("x-forwarded-proto")
             .filter_map(|value| std::str::from_utf8(value).ok());
         self.trusted_proxies.is_secure(self.peer.ip(), proto)
+    }
+
+    /// Free-form per-request storage (`request.state.user = ...`), carried
+    /// from middleware to the handler; created on first access.
+    #[getter]
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.cached_state
+            .get_or_try_init(py, || {
+                py.import(pyo3::intern!(py, "hyperdjango.datastructures"))?
+                    .getattr(pyo3::intern!(py, "State"))?
+                    .call0()
+                    .map(Bound::unbind)
+            })
+            .map(|state| state.bind(py).clone())
+    }
+
+    /// The route's `(handler, is_async)` for the middleware chain's endpoint;
+    /// None when the router answers the request itself.
+    #[getter]
+    fn _handler<'py>(&self, py: Python<'py>) -> Option<(Bound<'py, PyAny>, bool)> {
+        match &self.endpoint {
+            Endpoint::Handler { handler, is_async } => Some((handler.bind(py).clone(), *is_async)),
+            _ => None,
+        }
+    }
+
+    /// The router's own answer (404, 405, OPTIONS, redirect) as a `Response`.
+    fn _router_response<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let answer = match &self.endpoint {
+            Endpoint::RouterAnswer(answer) => answer.lock().take(),
+            _ => None,
+        };
+        let answer = answer
+            .unwrap_or_else(|| NativeResponse::detail(http::StatusCode::NOT_FOUND, "Not Found"));
+        super::response::response_object(py, answer)
     }
 
     fn __repr__(&self) -> String {

@@ -105,17 +105,53 @@ fn convert_body(
     })
 }
 
+/// A complete `NativeResponse` as a Python `Response` (for the middleware
+/// chain, which hands `Response` objects to middleware whatever the handler returned).
+pub fn response_object<'py>(
+    py: Python<'py>,
+    response: NativeResponse,
+) -> PyResult<Bound<'py, PyAny>> {
+    let body = match &response.body {
+        ResponseBody::Full(Some(bytes)) => PyBytes::new(py, bytes),
+        _ => PyBytes::new(py, b""),
+    };
+    let pairs = PyList::empty(py);
+    for (name, value) in &response.headers {
+        let value: String = value.as_bytes().iter().map(|&byte| byte as char).collect();
+        pairs.append(PyTuple::new(py, [name.as_str(), value.as_str()])?)?;
+    }
+    helpers(py)?.response_class.bind(py).call_method1(
+        pyo3::intern!(py, "_from_parts"),
+        (body, response.status.as_u16(), pairs),
+    )
+}
+
+/// What a handler returned (not a `Response`), converted as the server
+/// would convert it, as a `Response` object.
+#[pyfunction]
+pub fn response_from_result<'py>(
+    result: &Bound<'py, PyAny>,
+    request: &Bound<'py, super::request::Request>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let converted = convert_result(result, request.get().head())?;
+    response_object(result.py(), converted)
+}
+
 /// Reads a `hyperdjango.response.Response`: `status_code`, `headers.raw`, `body`.
 fn convert_response_object(
     response: &Bound<'_, PyAny>,
     request: &RequestHead,
 ) -> PyResult<NativeResponse> {
     let py = response.py();
-    if let Ok(path) = response.getattr(pyo3::intern!(py, "file_path")) {
-        return convert_file_response(response, &path, request);
-    }
-    if response.hasattr(pyo3::intern!(py, "stream_source"))? {
-        return convert_stream_response(response);
+    // A plain `Response` (what middleware passes on) has neither: skip the
+    // failing attribute lookups, which cost an exception each.
+    if !response.get_type().is(helpers(py)?.response_class.bind(py)) {
+        if let Ok(path) = response.getattr(pyo3::intern!(py, "file_path")) {
+            return convert_file_response(response, &path, request);
+        }
+        if response.hasattr(pyo3::intern!(py, "stream_source"))? {
+            return convert_stream_response(response);
+        }
     }
     let (status, headers) = status_and_headers(response)?;
     let body = response.getattr(pyo3::intern!(py, "body"))?;

@@ -15,7 +15,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString};
 
-use super::request::Request;
+use super::request::{Endpoint, Request};
 use super::response::convert_result;
 use super::router::PyRouteTable;
 use crate::http::proxy::TrustedProxies;
@@ -48,6 +48,10 @@ pub struct PyServer {
     schedule: Py<PyAny>,
     run_sync: Py<PyAny>,
     error_response: Py<PyAny>,
+    /// The compiled middleware chain, `chain(request) -> coroutine of Response`
+    /// (`hyperdjango.middleware.chain`); None without middleware, and then
+    /// nothing below costs anything.
+    chain: Option<Py<PyAny>>,
 }
 
 fn parse_kind(kind: &str) -> PyResult<ParamKind> {
@@ -60,7 +64,7 @@ impl PyServer {
     /// `targets[route_id] = (handler, is_async, [(param_name, converter), ...])`;
     /// `dispatcher` provides `schedule`, `run_sync` and `error_response`.
     #[new]
-    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, trusted_proxies=None, static_root=None, worker_threads=None))]
+    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, trusted_proxies=None, static_root=None, worker_threads=None, middleware=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -74,6 +78,7 @@ impl PyServer {
         trusted_proxies: Option<Vec<String>>,
         static_root: Option<std::path::PathBuf>,
         worker_threads: Option<usize>,
+        middleware: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let trusted_proxies = match trusted_proxies {
             Some(specs) => TrustedProxies::parse(&specs).map_err(PyValueError::new_err)?,
@@ -88,6 +93,7 @@ impl PyServer {
             })?;
             config.static_root = Some(canonical);
         }
+        config.router_answers_to_application = middleware.is_some();
         if let Some(threads) = worker_threads {
             config.worker_threads = threads.max(1);
         }
@@ -121,6 +127,7 @@ impl PyServer {
             schedule: dispatcher.getattr("schedule")?.unbind(),
             run_sync: dispatcher.getattr("run_sync")?.unbind(),
             error_response: dispatcher.getattr("error_response")?.unbind(),
+            chain: middleware,
         })
     }
 
@@ -170,6 +177,11 @@ impl PyServer {
     /// Answers `request` with a handler's `result` (used after a suspended
     /// coroutine or a sync handler finishes).
     fn complete(&self, request: &Bound<'_, Request>, result: &Bound<'_, PyAny>) {
+        if self.chain.is_some() {
+            if let Err(error) = check_middleware_result(result) {
+                return self.fail(request, error);
+            }
+        }
         match convert_result(result, request.get().head()) {
             Ok(response) => self.answer(request, response),
             Err(error) => self.fail(request, error),
@@ -220,17 +232,23 @@ impl PyServer {
 }
 
 impl PyServer {
-    fn dispatch(&self, py: Python<'_>, pending: PendingRequest) {
-        let Some(target) = self.targets.get(pending.route_id) else {
-            let _ = pending.reply.send(NativeResponse::detail(
-                http::StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error",
-            ));
-            return;
+    fn dispatch(&self, py: Python<'_>, mut pending: PendingRequest) {
+        let router_answer = pending.router_answer.take();
+        let target = match (&router_answer, self.targets.get(pending.route_id)) {
+            (Some(_), _) => None,
+            (None, Some(target)) => Some(target),
+            (None, None) => {
+                let _ = pending.reply.send(NativeResponse::detail(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error",
+                ));
+                return;
+            }
         };
-        let kwargs = match path_kwargs(py, target, &pending.params) {
-            Ok(kwargs) => kwargs,
-            Err(error) => {
+        let kwargs = match target.map(|target| path_kwargs(py, target, &pending.params)) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(kwargs))) => Some(kwargs),
+            Some(Err(error)) => {
                 error.print(py);
                 let _ = pending.reply.send(NativeResponse::detail(
                     http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -239,14 +257,22 @@ impl PyServer {
                 return;
             }
         };
-        let request = match Bound::new(
-            py,
-            Request::new(
-                pending,
-                kwargs.as_ref().map(|k| k.clone().unbind()),
-                Arc::clone(&self.trusted_proxies),
-            ),
-        ) {
+        let endpoint = match (self.chain.is_some(), target, router_answer) {
+            (false, _, None) => Endpoint::Direct,
+            (_, _, Some(answer)) => Endpoint::RouterAnswer(Mutex::new(Some(answer))),
+            (true, Some(target), None) => Endpoint::Handler {
+                handler: target.handler.clone_ref(py),
+                is_async: target.is_async,
+            },
+            (true, None, None) => Endpoint::Direct,
+        };
+        let request = Request::new(
+            pending,
+            kwargs.as_ref().map(|k| k.clone().unbind()),
+            Arc::clone(&self.trusted_proxies),
+        )
+        .with_endpoint(endpoint);
+        let request = match Bound::new(py, request) {
             Ok(request) => request,
             Err(error) => {
                 error.print(py);
@@ -258,20 +284,35 @@ impl PyServer {
             Ok(context) => context,
             Err(error) => return self.fail(&request, error),
         };
-        if !target.is_async {
-            let submitted = self
-                .run_sync
-                .call1(py, (&target.handler, &request, kwargs, &context));
-            if let Err(error) = submitted {
-                self.fail(&request, error);
-            }
-            return;
-        }
+        // The middleware chain (router answers included) is one coroutine,
+        // stepped eagerly like a handler's.
+        let (callable, kwargs): (&Py<PyAny>, Option<Bound<'_, PyDict>>) =
+            match (&self.chain, target) {
+                (Some(chain), _) => (chain, None),
+                (None, Some(target)) if target.is_async => (&target.handler, kwargs),
+                (None, Some(target)) => {
+                    let submitted = self
+                        .run_sync
+                        .call1(py, (&target.handler, &request, kwargs, &context));
+                    if let Err(error) = submitted {
+                        self.fail(&request, error);
+                    }
+                    return;
+                }
+                (None, None) => {
+                    let answer = request.call_method0(pyo3::intern!(py, "_router_response"));
+                    match answer {
+                        Ok(answer) => self.complete(&request, &answer),
+                        Err(error) => self.fail(&request, error),
+                    }
+                    return;
+                }
+            };
         // SAFETY: `context` is a live context object; Exit below pairs with this Enter.
         if unsafe { ffi::PyContext_Enter(context.as_ptr()) } != 0 {
             return self.fail(&request, PyErr::fetch(py));
         }
-        let called = target.handler.bind(py).call((&request,), kwargs.as_ref());
+        let called = callable.bind(py).call((&request,), kwargs.as_ref());
         match called {
             Err(error) => self.fail(&request, error),
             Ok(result) => self.step(py, &request, result, &context),
@@ -351,6 +392,24 @@ impl PyServer {
             self.completions.deliver(reply, response);
         }
     }
+}
+
+/// What the outermost middleware returned must be a `Response` (as every
+/// `call_next` guarantees to the middleware outside it).
+fn check_middleware_result(result: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = result.py();
+    if result.is_instance(super::helpers::helpers(py)?.response_class.bind(py))? {
+        return Ok(());
+    }
+    let type_name = result
+        .get_type()
+        .name()
+        .map(|name| name.to_string())
+        .unwrap_or_default();
+    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        "middleware returned a {type_name}, not a Response: return the response from \
+         `await call_next(request)` or a Response of your own"
+    )))
 }
 
 fn copy_context(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {

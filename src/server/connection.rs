@@ -221,24 +221,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         }
 
-        let (route_id, params) = match shared.routes.resolve(head.method().as_str(), path) {
-            Resolution::Found { route_id, params } => (
+        let routed = match shared.routes.resolve(head.method().as_str(), path) {
+            Resolution::Found { route_id, params } => Ok((
                 route_id,
                 params
                     .iter()
                     .map(|(_, value, _)| value.into_owned())
                     .collect(),
-            ),
-            Resolution::NotFound => return Ok(Answer::early(native::not_found())),
+            )),
+            Resolution::NotFound => Err(native::not_found()),
             Resolution::MethodNotAllowed { allow } => {
-                return Ok(Answer::early(native::method_not_allowed(
-                    head.method(),
-                    allow,
-                )))
+                Err(native::method_not_allowed(head.method(), allow))
             }
-            Resolution::RedirectSlash { location } => {
-                return Ok(Answer::early(native::redirect(location, head.query())))
-            }
+            Resolution::RedirectSlash { location } => Err(native::redirect(location, head.query())),
+        };
+        // With middleware, the router's answers go through it like any other
+        // request (CORS preflights, security headers on a 404); without, they
+        // stay native and cost nothing more.
+        let (route_id, params, router_answer) = match routed {
+            Ok((route_id, params)) => (route_id, params, None),
+            Err(answer) if config.router_answers_to_application => (0, Vec::new(), Some(answer)),
+            Err(answer) => return Ok(Answer::early(answer)),
         };
 
         let body = match self.read_body(&head).await {
@@ -260,6 +263,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             params,
             peer: self.peer,
             reply,
+            router_answer,
         });
         self.flush().await?;
         Ok(match answer.await {

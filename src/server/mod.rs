@@ -51,6 +51,10 @@ pub struct ServerConfig {
     /// `HyperApp(static=...)`, canonical: served natively under `/static/`
     /// (debug mode only; in production the reverse proxy serves it).
     pub static_root: Option<std::path::PathBuf>,
+    /// The application has middleware: the router's own answers (404, 405,
+    /// OPTIONS, trailing-slash redirects) go through it too, as
+    /// [`PendingRequest::router_answer`]. Off, they stay native and free.
+    pub router_answers_to_application: bool,
 }
 
 impl ServerConfig {
@@ -67,6 +71,7 @@ impl ServerConfig {
             header_read_timeout: Duration::from_secs(30),
             backlog: 1024,
             static_root: None,
+            router_answers_to_application: false,
         }
     }
 }
@@ -80,6 +85,10 @@ pub struct PendingRequest {
     pub params: Vec<String>,
     pub peer: SocketAddr,
     pub reply: oneshot::Sender<NativeResponse>,
+    /// Set when no route serves the request (404, 405, OPTIONS, redirect):
+    /// the answer the router would give, for the middleware chain to pass on.
+    /// `route_id` means nothing then.
+    pub router_answer: Option<NativeResponse>,
 }
 
 /// The application's answer, already validated and serialised.
