@@ -10,7 +10,7 @@
 from . import _hyperdjango_native as _native
 from .app import HyperApp
 from .datastructures import FormData, Headers, QueryDict, UploadedFile
-from .exceptions import HTTPException
+from .exceptions import DisallowedRedirect, HTTPException
 from .response import Response
 
 Request = _native.Request
@@ -22,6 +22,7 @@ __all__ = [
     "Request",
     "Response",
     "HTTPException",
+    "DisallowedRedirect",
     "Headers",
     "QueryDict",
     "FormData",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from http import HTTPStatus
 
-__all__ = ["HTTPException"]
+__all__ = ["HTTPException", "DisallowedRedirect"]
 
 
 class HTTPException(Exception):
@@ -43,3 +43,19 @@ class HTTPException(Exception):
 
     def __repr__(self) -> str:
         return f"HTTPException(status_code={self.status_code!r}, detail={self.detail!r})"
+
+
+class DisallowedRedirect(HTTPException, ValueError):
+    """``Response.redirect`` refused a target whose scheme is not http, https
+    or ftp (``javascript:``, ``data:``, ``vbscript:``, ...), as Django does.
+
+    It is a ``ValueError`` for the developer and, raised in a handler, a 400
+    for the client: a redirect to a client-supplied ``?next=`` that names
+    such a scheme is refused, never followed and never a 500.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(400, detail)
+
+    def __str__(self) -> str:
+        return str(self.detail)

@@ -17,12 +17,19 @@ from urllib.parse import quote
 
 from . import _hyperdjango_native as _native
 from .datastructures import Headers
+from .exceptions import DisallowedRedirect
 
 __all__ = ["Response", "FileResponse", "StreamResponse"]
 
 HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# As Django's HttpResponseRedirect: anything else (javascript:, data:,
+# vbscript:, file:, ...) is refused.
+ALLOWED_REDIRECT_SCHEMES = frozenset({"http", "https", "ftp"})
+# A scheme as a browser finds it (WHATWG URL): after leading/trailing C0
+# controls and spaces are stripped and tabs/newlines removed anywhere.
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 # RFC 6265 cookie-name: an HTTP token.
 _COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Characters a cookie value may carry unencoded (RFC 6265 cookie-octet, minus "%").
@@ -155,7 +162,14 @@ class Response:
 
     @classmethod
     def redirect(cls, url: str, status: int = 302, headers: HeadersLike = None) -> Response:
-        """A redirect to ``url`` (301, 302, 303, 307 or 308; 302 by default)."""
+        """A redirect to ``url`` (301, 302, 303, 307 or 308; 302 by default).
+
+        ``url`` is percent-encoded into a valid URI (``"/café?q=a b"`` is sent
+        as ``/caf%C3%A9?q=a%20b``; escapes already there are kept). A scheme
+        other than http, https or ftp (``javascript:``, ``data:``, ...) raises
+        ``DisallowedRedirect`` (a ``ValueError``; in a handler, a 400 answer).
+        CR, LF or NUL raise ``ValueError``.
+        """
         if status not in REDIRECT_STATUSES:
             raise ValueError(
                 f"redirect status must be one of {sorted(REDIRECT_STATUSES)}, not {status!r}"
@@ -164,8 +178,14 @@ class Response:
             raise ValueError(f"redirect URL must be a non-empty str, not {url!r}")
         if any(character in url for character in "\r\n\0"):
             raise ValueError(f"redirect URL must not contain CR, LF or NUL: {url!r}")
+        scheme = _redirect_scheme(url)
+        if scheme is not None and scheme not in ALLOWED_REDIRECT_SCHEMES:
+            raise DisallowedRedirect(
+                f"unsafe redirect to a URL with scheme {scheme!r}: "
+                f"only {', '.join(sorted(ALLOWED_REDIRECT_SCHEMES))} or a relative URL"
+            )
         response = cls(b"", status, headers)
-        response.headers["location"] = url
+        response.headers["location"] = _native.encode_uri(url)
         return response
 
     def set_cookie(
@@ -329,6 +349,14 @@ def content_disposition(filename: str, kind: str = "attachment") -> str:
     if fallback != cleaned:
         value += f"; filename*=UTF-8''{quote(cleaned, safe='')}"
     return value
+
+
+def _redirect_scheme(url: str) -> str | None:
+    """The scheme a browser would see in ``url`` (lower case), or None."""
+    seen = "".join(character for character in url if character not in "\t\n\r")
+    seen = seen.strip("".join(map(chr, range(33))))
+    match = _SCHEME.match(seen)
+    return match.group(1).lower() if match else None
 
 
 def _http_date(value: datetime.datetime | int | float | str) -> str:

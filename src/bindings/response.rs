@@ -282,3 +282,11 @@ fn convert_stream_response(response: &Bound<'_, PyAny>) -> PyResult<NativeRespon
         body: ResponseBody::Stream(receiver),
     })
 }
+
+/// `url` percent-encoded to a valid RFC 3986 URI reference (valid escapes
+/// kept), for `Response.redirect`: the same encoding as the server's own
+/// redirects.
+#[pyfunction]
+pub fn encode_uri(url: &str) -> String {
+    crate::http::uri::encode_uri(url, crate::http::uri::UriPart::Reference)
+}

@@ -8,6 +8,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+use crate::http::uri::same_site_location;
 use crate::routing::{ParamKind, Pattern, Resolution, RouteTable};
 
 /// Routes registered so far. Frozen (read-only) once a server has started.
@@ -98,6 +99,7 @@ impl PyRouteTable {
                 ("method_not_allowed", allow).into_pyobject(py)?.into_any()
             }
             Resolution::RedirectSlash { location } => {
+                let location = same_site_location(&location, None);
                 ("redirect", location).into_pyobject(py)?.into_any()
             }
             Resolution::NotFound => ("not_found",).into_pyobject(py)?.into_any(),

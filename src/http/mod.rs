@@ -1,6 +1,6 @@
 //! Pure HTTP: the request head (parse and checks), chunked body decoding,
 //! response heads, query-string and percent decoding, cookies, multipart,
-//! conditional requests, proxies, and the JSON bodies of native error answers.
+//! conditional requests, proxies, URI encoding for `Location`, and the JSON bodies of native error answers.
 //!
 //! Nothing here imports PyO3, so `cargo test --no-default-features` reaches it.
 
@@ -15,6 +15,7 @@ pub mod multipart;
 pub mod proxy;
 pub mod query;
 pub mod response_head;
+pub mod uri;
 
 use bytes::Bytes;
 

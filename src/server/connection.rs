@@ -233,7 +233,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Resolution::MethodNotAllowed { allow } => {
                 Err(native::method_not_allowed(head.method(), allow))
             }
-            Resolution::RedirectSlash { location } => Err(native::redirect(location, head.query())),
+            Resolution::RedirectSlash { location } => {
+                Err(native::redirect(&location, head.query()))
+            }
         };
         // With middleware, the router's answers go through it like any other
         // request (CORS preflights, security headers on a 404); without, they

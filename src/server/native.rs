@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use super::files::{file_response, static_file_path, FileOptions};
 use super::{NativeResponse, ResponseBody, Shared};
 use crate::http::head::RequestHead;
+use crate::http::uri::same_site_location;
 
 pub(crate) const JSON_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/json");
 
@@ -63,13 +64,11 @@ pub(super) fn method_not_allowed(method: &Method, allow: &str) -> NativeResponse
     response
 }
 
-pub(super) fn redirect(mut location: String, query: Option<&str>) -> NativeResponse {
-    if let Some(query) = query {
-        location.push('?');
-        location.push_str(query);
-    }
+pub(super) fn redirect(path: &str, query: Option<&str>) -> NativeResponse {
     let mut response = NativeResponse::detail(StatusCode::PERMANENT_REDIRECT, "Permanent Redirect");
-    // The location is the request's own (already valid) path with one slash toggled.
+    // The request's own path with one slash toggled, encoded so that no
+    // browser reads it as another host (`/\evil.com`, `//evil.com`).
+    let location = same_site_location(path, query);
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers.insert(LOCATION, value);
     }
