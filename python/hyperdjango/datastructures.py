@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, BinaryIO
 
 __all__ = ["Headers", "QueryDict", "FormData", "UploadedFile", "State"]
+
+# RFC 9110 token: what a header name may be.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
+# The longest file name most file systems accept (ext4, XFS, APFS, NTFS: 255).
+MAX_FILENAME_BYTES = 255
 
 
 class Headers(MutableMapping[str, str]):
@@ -103,6 +109,8 @@ class Headers(MutableMapping[str, str]):
 def _check_name(name: object) -> str:
     if not isinstance(name, str) or not name:
         raise TypeError(f"header names must be non-empty str, not {name!r}")
+    if not _TOKEN(name):
+        raise ValueError(f"invalid header name {name!r}: use letters, digits and !#$%&'*+-.^_`|~")
     return name
 
 
@@ -210,7 +218,9 @@ class UploadedFile:
 
     @property
     def safe_filename(self) -> str:
-        """The client's file name reduced to a safe base name (no directories, no leading dots)."""
+        """The client's file name reduced to a safe base name: no directories,
+        no leading dots, and at most 255 bytes (UTF-8), the limit of common file
+        systems, shortened before the extension as Django does."""
         name = self.filename.replace("\\", "/").rsplit("/", 1)[-1]
         name = "".join(
             character
@@ -218,7 +228,7 @@ class UploadedFile:
             if character.isprintable() and character not in '<>:"|?*'
         )
         name = name.strip().lstrip(".")
-        return name or "upload"
+        return _shorten_filename(name or "upload", MAX_FILENAME_BYTES)
 
     def read(self, size: int = -1) -> bytes:
         """Read from the current position (everything by default)."""
@@ -251,6 +261,23 @@ class UploadedFile:
 
     def __repr__(self) -> str:
         return f"<UploadedFile {self.filename!r} {self.content_type} {self.size} bytes>"
+
+
+def _shorten_filename(name: str, limit: int) -> str:
+    """``name`` cut to ``limit`` UTF-8 bytes on a character boundary, keeping
+    its extension (itself cut if it alone is too long)."""
+    if len(name.encode()) <= limit:
+        return name
+    root, extension = os.path.splitext(name)
+    extension = (
+        _cut_utf8(extension, limit // 2) if len(extension.encode()) > limit // 2 else extension
+    )
+    root = _cut_utf8(root, limit - len(extension.encode())).rstrip()
+    return (root or "upload") + extension
+
+
+def _cut_utf8(text: str, limit: int) -> str:
+    return text.encode()[:limit].decode(errors="ignore")
 
 
 class _FileRange(io.RawIOBase):

@@ -248,6 +248,15 @@ impl PyServer {
         let kwargs = match target.map(|target| path_kwargs(py, target, &pending.params)) {
             None | Some(Ok(None)) => None,
             Some(Ok(Some(kwargs))) => Some(kwargs),
+            // An int Python will not convert (its digit limit, if lowered
+            // below the router's): no match, as in Django, never a 500.
+            Some(Err(error)) if error.is_instance_of::<PyValueError>(py) => {
+                let _ = pending.reply.send(NativeResponse::detail(
+                    http::StatusCode::NOT_FOUND,
+                    "Not Found",
+                ));
+                return;
+            }
             Some(Err(error)) => {
                 error.print(py);
                 let _ = pending.reply.send(NativeResponse::detail(

@@ -145,6 +145,13 @@ fn part_headers(block: &[u8]) -> Result<Part<'static>, MultipartError> {
     };
     let mut has_disposition = false;
     for line in text.split("\r\n").filter(|line| !line.is_empty()) {
+        // A NUL, a bare CR or LF (left inside a line by the CRLF split) or
+        // another control character has no place in a header (RFC 9110 §5.5).
+        if line.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(MultipartError::Malformed(
+                "control character in part headers",
+            ));
+        }
         let (name, value) = line
             .split_once(':')
             .ok_or(MultipartError::Malformed("part header without ':'"))?;
@@ -178,6 +185,12 @@ fn part_headers(block: &[u8]) -> Result<Part<'static>, MultipartError> {
             part.content_type = Some(value.clone());
         }
         part.headers.push((name, value));
+    }
+    let decoded_control = |text: &str| text.chars().any(|c| c.is_control() && c != '\t');
+    if decoded_control(&part.name) || part.filename.as_deref().is_some_and(decoded_control) {
+        return Err(MultipartError::Malformed(
+            "control character in a part's name or filename",
+        ));
     }
     if !has_disposition || part.name.is_empty() {
         return Err(MultipartError::Malformed(
@@ -305,6 +318,11 @@ line1\r\nline2 --XyZ not a boundary\r\n--XyZ\r\nContent-Disposition: form-data; 
             b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--",
             b"--b\r\nContent-Disposition: attachment; name=\"x\"\r\n\r\nx\r\n--b--",
             b"--bXX",
+            b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\x00b.txt\"\r\n\r\nx\r\n--b--",
+            b"--b\r\nContent-Disposition: form-data; name=\"f\"\nX-Injected: 1\r\n\r\nx\r\n--b--",
+            b"--b\r\nContent-Disposition: form-data; name=\"f\"\rX: 1\r\n\r\nx\r\n--b--",
+            b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename*=UTF-8''a%00b\r\n\r\nx\r\n--b--",
+            b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename*=UTF-8''a%0Ab\r\n\r\nx\r\n--b--",
         ];
         for body in cases {
             let error = parse(body, "b", &MultipartLimits::default()).unwrap_err();

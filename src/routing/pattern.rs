@@ -2,6 +2,12 @@
 
 use std::fmt;
 
+/// The longest `{name:int}` value that matches: Python's default limit on
+/// converting digit strings to `int` (`sys.int_info.default_max_str_digits`).
+/// A longer one is no match (a 404 unless another route takes it), as in
+/// Django, rather than an exception.
+pub const MAX_INT_DIGITS: usize = 4300;
+
 /// A path parameter's converter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ParamKind {
@@ -49,7 +55,11 @@ impl ParamKind {
                 // `[^/]+` on the raw segment, which never holds a '/': a decoded
                 // `%2F` stays inside the value instead of splitting segments.
                 ParamKind::Str | ParamKind::Path => true,
-                ParamKind::Int => bytes.iter().all(u8::is_ascii_digit),
+                // Python refuses to convert longer digit strings (its
+                // int-string limit), so such a segment is simply no match.
+                ParamKind::Int => {
+                    bytes.len() <= MAX_INT_DIGITS && bytes.iter().all(u8::is_ascii_digit)
+                }
                 ParamKind::Slug => bytes
                     .iter()
                     .all(|&b| b.is_ascii_alphanumeric() || b == b'-'),
@@ -205,4 +215,17 @@ fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(first) if first.is_ascii_alphabetic() || first == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ParamKind, MAX_INT_DIGITS};
+
+    #[test]
+    fn ints_longer_than_python_converts_do_not_match() {
+        let longest = "9".repeat(MAX_INT_DIGITS);
+        assert!(ParamKind::Int.matches(&longest));
+        assert!(!ParamKind::Int.matches(&format!("{longest}9")));
+        assert!(ParamKind::Str.matches(&format!("{longest}9")));
+    }
 }
