@@ -127,6 +127,11 @@ class Router:
         add routes to ``router`` first, then include it. Including ``"/"`` of a
         router at ``"/blog"`` serves ``"/blog/"``. Routers nest: a router that
         includes others can itself be included, giving ``"outer:inner:name"``.
+
+        The prefix may hold parameters (``"/users/{uid:int}"``): they are
+        converted and passed to every included handler, and ``reverse()``
+        needs them. A parameter name used by both the prefix and a route, or
+        a ``{name:path}`` in the prefix, raises ``ValueError`` here.
         """
         if not isinstance(prefix, str) or not prefix.startswith("/"):
             raise ValueError(f"include prefix must be a str starting with '/', not {prefix!r}")
@@ -139,11 +144,29 @@ class Router:
         ):
             raise ValueError(f"namespace must be a non-empty str without ':', not {namespace!r}")
         base = prefix.rstrip("/")
+        try:
+            # The prefix is a pattern too: its parameters are matched, typed,
+            # passed to the handler and filled by reverse(), as in Django.
+            prefix_params = _native.RouteTable.parse_pattern(base or "/")
+        except ValueError as error:
+            raise ValueError(f"include prefix {prefix!r}: {error}") from None
+        if any(converter == "path" for _, converter in prefix_params):
+            raise ValueError(
+                f"include prefix {prefix!r}: a {{name:path}} parameter would swallow the "
+                "included routes; use str, int, slug or uuid in a prefix"
+            )
         for route in router.routes:
             name = route.name
             if name is not None and namespace is not None:
                 name = f"{namespace}:{name}"
-            self._add(replace(route, pattern=base + route.pattern, name=name))
+            pattern = base + route.pattern
+            try:
+                params = tuple(_native.RouteTable.parse_pattern(pattern))
+            except ValueError as error:
+                raise ValueError(
+                    f"include({prefix!r}) of route {route.pattern!r}: {error}"
+                ) from None
+            self._add(replace(route, pattern=pattern, name=name, params=params))
 
     def reverse(self, name: str, /, **params: Any) -> str:
         """The path of the route called ``name`` (``"namespace:name"``), filled with ``params``.
@@ -191,10 +214,13 @@ class Router:
         if result[0] != "found":
             return None
         route = self.routes[result[1]]
-        values = {
-            param: int(result[2][param]) if converter == "int" else result[2][param]
-            for param, converter in route.params
-        }
+        try:
+            values = {
+                param: int(result[2][param]) if converter == "int" else result[2][param]
+                for param, converter in route.params
+            }
+        except ValueError:  # more digits than Python converts: no match, as in Django
+            return None
         return route, values
 
     def get(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
@@ -237,7 +263,10 @@ def _render(value: Any, converter: str) -> str | None:
             and not (isinstance(value, str) and value.isdigit())
         ):
             return None
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # beyond Python's int-to-str digit limit
+            return None
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         return str(value)
     if converter == "uuid" and type(value).__name__ == "UUID":
