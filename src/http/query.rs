@@ -48,12 +48,15 @@ fn hex_value(byte: u8) -> Option<u8> {
 
 /// Splits `a=1&b=2&a=3` into decoded pairs, in order, keeping repeated keys.
 ///
-/// Like browsers and Python's `urllib.parse.parse_qsl(keep_blank_values=True)`:
+/// Only `&` separates pairs: `a=1;b=2` is one pair whose value is `1;b=2`, as
+/// in browsers, Django and Starlette (a cache that splits on `;` too would
+/// see other parameters than the application: CVE-2021-23336).
+/// Like `urllib.parse.parse_qsl(keep_blank_values=True)`:
 /// a key without `=` has an empty value, empty pieces are skipped, and a piece
 /// that does not decode to UTF-8 is decoded lossily rather than failing the request.
 pub fn parse_query(query: &str) -> Vec<(String, String)> {
     query
-        .split(['&', ';'])
+        .split('&')
         .filter(|piece| !piece.is_empty())
         .map(|piece| {
             let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
@@ -111,5 +114,14 @@ mod tests {
             ]
         );
         assert_eq!(parse_query("bad=%ff")[0].1, "\u{fffd}");
+    }
+
+    #[test]
+    fn only_ampersands_separate() {
+        assert_eq!(
+            parse_query("a=1;b=2&c=3"),
+            vec![("a".into(), "1;b=2".into()), ("c".into(), "3".into())]
+        );
+        assert_eq!(parse_query(";;")[0], (";;".into(), "".into()));
     }
 }
