@@ -75,12 +75,12 @@ pub fn file_response(path: &Path, request: &RequestHead, options: FileOptions) -
             }
             RangeRequest::Unsatisfiable => {
                 set(&mut headers, CONTENT_RANGE, &format!("bytes */{size}"));
-                let mut refusal = NativeResponse::detail(
+                // The body is the JSON refusal, not the file: its own type.
+                return NativeResponse::detail(
                     StatusCode::RANGE_NOT_SATISFIABLE,
                     "Range Not Satisfiable",
-                );
-                refusal.headers.extend(headers);
-                return refusal;
+                )
+                .with_headers(headers);
             }
         };
     if start > 0 && file.seek(SeekFrom::Start(start)).is_err() {

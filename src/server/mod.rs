@@ -109,6 +109,36 @@ impl NativeResponse {
             body: ResponseBody::full(crate::http::detail_body(detail)),
         }
     }
+
+    /// Adds `extra` headers (the application's, a file's validators) to an
+    /// answer without letting any of them describe a body this answer does
+    /// not have: an error's JSON keeps its own type, never a file's.
+    pub fn with_headers(mut self, extra: HeaderMap) -> Self {
+        use http::header::{
+            CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LANGUAGE, CONTENT_LENGTH, CONTENT_TYPE,
+        };
+        let mut current = None;
+        for (name, value) in extra {
+            if let Some(name) = name {
+                current = Some(name);
+            }
+            let Some(name) = current.as_ref() else {
+                continue;
+            };
+            let describes_body = [
+                CONTENT_TYPE,
+                CONTENT_DISPOSITION,
+                CONTENT_ENCODING,
+                CONTENT_LANGUAGE,
+                CONTENT_LENGTH,
+            ]
+            .contains(name);
+            if !describes_body {
+                self.headers.append(name.clone(), value);
+            }
+        }
+        self
+    }
 }
 
 /// Counters shown by `/debug/performance` (debug mode only).
