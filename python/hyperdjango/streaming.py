@@ -2,8 +2,15 @@
 
 The native side holds at most a few chunks per stream (a bounded channel); the
 pump below waits while that queue is full, so a slow client slows the
-producer instead of filling memory. When the client goes away the generator
-is closed (``aclose()``), so its ``finally:`` blocks run.
+producer instead of filling memory.
+
+When the client goes away the generator is closed, so its ``finally:`` blocks
+run. The connection watches the socket while the stream waits for the
+generator, so this happens as soon as the disconnect is seen, not when the
+generator next produces: the native side rings the server loop, which calls
+``close_abandoned()``; that cancels the pumps of closed streams (the
+generator gets ``CancelledError`` where it awaits, or ``GeneratorExit`` at
+its ``yield``).
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from typing import Any
 logger = logging.getLogger("hyperdjango.error")
 
 _loop: asyncio.AbstractEventLoop | None = None
-_tasks: set[asyncio.Task[None]] = set()
+# Running pumps and the sender each feeds (removed as a pump finishes).
+_pumps: dict[asyncio.Task[None], Any] = {}
 
 
 def bind_loop(loop: asyncio.AbstractEventLoop | None) -> None:
@@ -34,10 +42,23 @@ def start(source: Any, sender: Any) -> None:
 
     def create() -> None:
         task = asyncio.ensure_future(_pump(source, sender))
-        _tasks.add(task)
-        task.add_done_callback(_tasks.discard)
+        _pumps[task] = sender
+        task.add_done_callback(_forget)
 
     _loop.call_soon_threadsafe(create)
+
+
+def _forget(task: asyncio.Task[None]) -> None:
+    _pumps.pop(task, None)
+
+
+def close_abandoned() -> None:
+    """Called on the server loop when a stream lost its client: cancel the
+    pumps whose client is gone, which closes their generators."""
+    for task, sender in list(_pumps.items()):
+        if sender.closed:
+            _pumps.pop(task, None)
+            task.cancel()
 
 
 async def _chunks(source: Any) -> AsyncIterator[Any]:
@@ -57,13 +78,15 @@ async def _pump(source: Any, sender: Any) -> None:
             while not sender.try_send(chunk):  # full: the client is slower than we are
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.05)
-        sender.close()
-    except ConnectionResetError:
+    except (ConnectionResetError, asyncio.CancelledError):
         pass  # the client went away; closing the generator below runs its finally blocks
     except Exception:
         logger.exception("Exception in a streamed response; the connection is cut")
+        _pumps.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
         sender.abort()
     finally:
+        # No longer cancellable by close_abandoned: the cleanup below must finish.
+        _pumps.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
         sender.close()
         await chunks.aclose()
         aclose = getattr(source, "aclose", None)

@@ -169,6 +169,9 @@ impl PyServer {
             self.dispatch(py, pending);
         }
         self.completions.release();
+        if self.handoff.take_streams_closed() {
+            close_abandoned_streams(py);
+        }
         *self.batch.lock() = batch;
         self.handoff.finish_batch();
         !self.handoff.shutdown_requested()
@@ -419,6 +422,17 @@ fn check_middleware_result(result: &Bound<'_, PyAny>) -> PyResult<()> {
         "middleware returned a {type_name}, not a Response: return the response from \
          `await call_next(request)` or a Response of your own"
     )))
+}
+
+/// Some stream lost its client: `hyperdjango.streaming` closes the
+/// generators of every stream whose client is gone (rare; one import lookup).
+fn close_abandoned_streams(py: Python<'_>) {
+    let closed = py
+        .import(pyo3::intern!(py, "hyperdjango.streaming"))
+        .and_then(|module| module.call_method0(pyo3::intern!(py, "close_abandoned")));
+    if let Err(error) = closed {
+        error.print(py);
+    }
 }
 
 fn copy_context(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {

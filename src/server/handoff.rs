@@ -29,6 +29,9 @@ pub struct Handoff<T> {
     queued: AtomicUsize,
     scheduled: AtomicBool,
     shutdown_requested: AtomicBool,
+    /// Set when a streamed response ended early (the client left): the
+    /// consumer closes the generators of streams whose client is gone.
+    streams_closed: AtomicBool,
     doorbell: OwnedFd,
 }
 
@@ -47,6 +50,7 @@ impl<T> Handoff<T> {
             queued: AtomicUsize::new(0),
             scheduled: AtomicBool::new(false),
             shutdown_requested: AtomicBool::new(false),
+            streams_closed: AtomicBool::new(false),
             doorbell,
         })
     }
@@ -112,6 +116,20 @@ impl<T> Handoff<T> {
 
     pub fn shutdown_requested(&self) -> bool {
         self.shutdown_requested.load(Ordering::SeqCst)
+    }
+
+    /// A streamed response ended early: wake the consumer now (rare, so
+    /// it rings whatever the consumer is doing).
+    pub fn stream_closed(&self) {
+        self.streams_closed.store(true, Ordering::SeqCst);
+        self.ring();
+    }
+
+    /// Whether a stream ended early since the last call (check after
+    /// `take_batch`, so a ring it cleared is never lost).
+    pub fn take_streams_closed(&self) -> bool {
+        self.streams_closed.load(Ordering::Relaxed)
+            && self.streams_closed.swap(false, Ordering::SeqCst)
     }
 
     /// Drops every queued item (their reply channels close, so waiting
@@ -199,6 +217,18 @@ mod tests {
         let handoff: Handoff<u8> = Handoff::new().expect("eventfd");
         handoff.flush();
         assert!(!readable(handoff.fileno()));
+    }
+
+    #[test]
+    fn a_closed_stream_rings_and_is_reported_once() {
+        let handoff: Handoff<u8> = Handoff::new().expect("eventfd");
+        assert!(!handoff.take_streams_closed());
+        handoff.stream_closed();
+        assert!(readable(handoff.fileno()));
+        let mut batch = Vec::new();
+        handoff.take_batch(&mut batch);
+        assert!(handoff.take_streams_closed());
+        assert!(!handoff.take_streams_closed());
     }
 
     #[test]

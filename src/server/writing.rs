@@ -20,6 +20,9 @@ use crate::http::response_head::{framing_for, write_chunk_start, write_head, Fra
 const INLINE_BODY: usize = 16 * 1024;
 /// Bytes read from disk at a time for a file body.
 const FILE_CHUNK: u64 = 64 * 1024;
+/// Input (pipelined requests) buffered while a stream waits, beyond which
+/// the socket is no longer watched for the client leaving.
+const WATCHED_INPUT_LIMIT: usize = 64 * 1024;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Writes one answer; returns whether the connection may serve another
@@ -99,9 +102,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(())
     }
 
+    /// Writes a stream; if it ends early (the client left, the application
+    /// aborted) the Python side is told at once, so the generator is closed
+    /// now rather than when it next produces a chunk.
+    async fn write_stream(
+        &mut self,
+        receiver: mpsc::Receiver<StreamChunk>,
+        framing: Framing,
+    ) -> io::Result<()> {
+        let result = self.write_stream_chunks(receiver, framing).await;
+        if result.is_err() {
+            self.shared.handoff.stream_closed();
+        }
+        result
+    }
+
     /// Chunks as the application sends them; whatever is already queued is
     /// written together, and output is flushed before waiting for more.
-    async fn write_stream(
+    async fn write_stream_chunks(
         &mut self,
         mut receiver: mpsc::Receiver<StreamChunk>,
         framing: Framing,
@@ -113,7 +131,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Err(TryRecvError::Disconnected) => break,
                 Err(TryRecvError::Empty) => {
                     self.flush().await?;
-                    match receiver.recv().await {
+                    match self.next_chunk_or_hang_up(&mut receiver).await? {
                         Some(chunk) => chunk,
                         None => break,
                     }
@@ -144,5 +162,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.output.extend_from_slice(LAST_CHUNK);
         }
         Ok(())
+    }
+
+    /// Waits for the application's next chunk while watching the socket: a
+    /// client that closes (or resets) the connection meanwhile ends the
+    /// stream at once, however long the application takes to produce more.
+    /// Bytes that arrive instead (a pipelined request) stay in the input for
+    /// after the stream, up to a bound; past it only the chunk is awaited.
+    async fn next_chunk_or_hang_up(
+        &mut self,
+        receiver: &mut mpsc::Receiver<StreamChunk>,
+    ) -> io::Result<Option<StreamChunk>> {
+        loop {
+            if self.input.len() >= WATCHED_INPUT_LIMIT {
+                return Ok(receiver.recv().await);
+            }
+            self.input.reserve(1024);
+            tokio::select! {
+                chunk = receiver.recv() => return Ok(chunk),
+                read = self.io.read_buf(&mut self.input) => match read {
+                    Ok(0) => return Err(io::ErrorKind::ConnectionAborted.into()),
+                    Ok(_) => {}
+                    Err(error) => return Err(error),
+                },
+            }
+        }
     }
 }
