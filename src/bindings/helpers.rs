@@ -4,9 +4,10 @@
 //! `hyperdjango` installs them once at import through `_install_helpers`, so the
 //! Python classes stay readable Python and the native code just calls them.
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyCFunction, PyDict, PyTuple};
 
 pub struct Helpers {
     pub headers_class: Py<PyAny>,
@@ -39,7 +40,28 @@ pub fn _install_helpers(
     form_class: Py<PyAny>,
     uploaded_file_class: Py<PyAny>,
 ) -> PyResult<()> {
-    let json_loads = py.import("json")?.getattr("loads")?.unbind();
+    // Strict JSON (RFC 8259): `NaN`, `Infinity` and `-Infinity`, which
+    // Python accepts, are refused, so a client cannot hand the application a
+    // value that its own JSON answers cannot carry (a 500 on echo).
+    let refuse_constant = PyCFunction::new_closure(
+        py,
+        None,
+        None,
+        |arguments: &Bound<'_, PyTuple>, _| -> PyResult<()> {
+            let constant = arguments.get_item(0)?;
+            Err(PyValueError::new_err(format!(
+                "{constant} is not valid JSON (RFC 8259)"
+            )))
+        },
+    )?;
+    let loads = py.import("json")?.getattr("loads")?;
+    let options = PyDict::new(py);
+    options.set_item("parse_constant", refuse_constant)?;
+    let json_loads = py
+        .import("functools")?
+        .getattr("partial")?
+        .call((loads,), Some(&options))?
+        .unbind();
     // A second install (e.g. importlib.reload) keeps the first set: the classes
     // already handed to live requests must stay the ones `isinstance` checks use.
     let _ = HELPERS.set(

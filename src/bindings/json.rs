@@ -8,7 +8,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-const MAX_DEPTH: u32 = 255;
+const MAX_DEPTH: u32 = crate::http::json::MAX_JSON_DEPTH as u32;
 
 /// Serialises `value` as JSON, appending to `out`.
 pub fn write_json(value: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
@@ -23,7 +23,7 @@ fn write_value(value: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) -> PyRes
     }
     // Exact-type checks first: they are pointer compares, and cover nearly everything.
     if let Ok(text) = value.cast_exact::<PyString>() {
-        write_string(text.to_str()?, out);
+        write_py_string(text, out);
     } else if let Ok(dict) = value.cast::<PyDict>() {
         write_dict(dict, out, depth)?;
     } else if let Ok(list) = value.cast::<PyList>() {
@@ -44,7 +44,7 @@ fn write_value(value: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: u32) -> PyRes
     } else if let Ok(number) = value.cast::<PyFloat>() {
         write_float(number.value(), out)?;
     } else if let Ok(text) = value.cast::<PyString>() {
-        write_string(text.to_str()?, out);
+        write_py_string(text, out);
     } else if let Ok(tuple) = value.cast::<PyTuple>() {
         out.push(b'[');
         for (index, item) in tuple.iter().enumerate() {
@@ -80,7 +80,7 @@ fn write_dict(dict: &Bound<'_, PyDict>, out: &mut Vec<u8>, depth: u32) -> PyResu
 /// Keys as the stdlib writes them: strings as-is, numbers, booleans and None as strings.
 fn write_key(key: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
     if let Ok(text) = key.cast::<PyString>() {
-        write_string(text.to_str()?, out);
+        write_py_string(text, out);
         return Ok(());
     }
     out.push(b'"');
@@ -138,4 +138,13 @@ pub fn json_dumps<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::t
     let mut out = Vec::with_capacity(64);
     write_json(value, &mut out)?;
     Ok(pyo3::types::PyBytes::new(value.py(), &out))
+}
+
+/// A Python str as JSON; one holding lone surrogates (which UTF-8 cannot
+/// carry) is written with U+FFFD in their place rather than failing.
+fn write_py_string(text: &Bound<'_, PyString>, out: &mut Vec<u8>) {
+    match text.to_str() {
+        Ok(text) => write_string(text, out),
+        Err(_) => write_string(&text.to_string_lossy(), out),
+    }
 }

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use super::helpers::{helpers, http_error};
 use crate::http::cookies::parse_cookies;
 use crate::http::head::RequestHead;
+use crate::http::json::unanswerable_json;
 use crate::http::multipart::{self, MultipartError, MultipartLimits};
 use crate::http::proxy::TrustedProxies;
 use crate::http::query::{parse_query, percent_decode};
@@ -340,6 +341,13 @@ impl Request {
                         py,
                         400,
                         "Request body is empty; expected JSON".to_owned(),
+                    ));
+                }
+                if let Some(reason) = unanswerable_json(&self.contents()?) {
+                    return Err(http_error(
+                        py,
+                        400,
+                        format!("Malformed JSON body: {reason}"),
                     ));
                 }
                 let loads = helpers(py)?.json_loads.bind(py);
