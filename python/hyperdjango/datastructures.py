@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import secrets
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, BinaryIO
@@ -237,20 +238,21 @@ class UploadedFile:
     def save(self, destination: str | os.PathLike[str]) -> str:
         """Write the content to ``destination`` and return the path written.
 
-        A directory gets a file named ``safe_filename`` inside it; the client's
-        name never chooses a location outside that directory.
+        A directory gets a new file named ``safe_filename`` inside it: the
+        client's name never chooses a location outside that directory, and
+        never replaces what is there (as Django's storage, a taken name gets
+        a random suffix before the extension). A file path is written as given.
         """
         target = os.fspath(destination)
         if os.path.isdir(target):
-            target = os.path.join(target, self.safe_filename)
-        if self._path is not None:
-            with (
-                open(target, "wb") as output,
-                _FileRange(self._path, self._offset, self.size) as source,
-            ):
-                shutil.copyfileobj(source, output, 1024 * 1024)
+            output, target = _create_new_file(target, self.safe_filename)
         else:
-            with open(target, "wb") as output:
+            output = open(target, "wb")  # noqa: SIM115 - closed below
+        with output:
+            if self._path is not None:
+                with _FileRange(self._path, self._offset, self.size) as source:
+                    shutil.copyfileobj(source, output, 1024 * 1024)
+            else:
                 output.write(self._data or b"")
         return target
 
@@ -274,6 +276,25 @@ def _shorten_filename(name: str, limit: int) -> str:
     )
     root = _cut_utf8(root, limit - len(extension.encode())).rstrip()
     return (root or "upload") + extension
+
+
+def _create_new_file(directory: str, name: str) -> tuple[BinaryIO, str]:
+    """A file created (exclusively) in ``directory`` as ``name``, or as
+    ``name`` with a random suffix when that is taken (by a file or a folder)."""
+    candidate = name
+    for _ in range(100):
+        path = os.path.join(directory, candidate)
+        try:
+            return open(path, "xb"), path  # noqa: SIM115 - the caller closes it
+        except (FileExistsError, IsADirectoryError):
+            root, extension = os.path.splitext(name)
+            extension = _cut_utf8(extension, 100)
+            suffix = "_" + secrets.token_hex(4)
+            candidate = _shorten_filename(
+                root, MAX_FILENAME_BYTES - len(suffix) - len(extension.encode())
+            )
+            candidate += suffix + extension
+    raise FileExistsError(f"no free file name for {name!r} in {directory!r}")
 
 
 def _cut_utf8(text: str, limit: int) -> str:

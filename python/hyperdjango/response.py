@@ -167,17 +167,21 @@ class Response:
         ``url`` is percent-encoded into a valid URI (``"/café?q=a b"`` is sent
         as ``/caf%C3%A9?q=a%20b``; escapes already there are kept). A scheme
         other than http, https or ftp (``javascript:``, ``data:``, ...) raises
-        ``DisallowedRedirect`` (a ``ValueError``; in a handler, a 400 answer).
-        CR, LF or NUL raise ``ValueError``.
+        ``DisallowedRedirect`` (a ``ValueError``; in a handler, a 400 answer),
+        as does an empty URL or one with CR, LF or NUL.
         """
         if status not in REDIRECT_STATUSES:
             raise ValueError(
                 f"redirect status must be one of {sorted(REDIRECT_STATUSES)}, not {status!r}"
             )
-        if not isinstance(url, str) or not url:
-            raise ValueError(f"redirect URL must be a non-empty str, not {url!r}")
+        if not isinstance(url, str):
+            raise TypeError(f"redirect URL must be a str, not {type(url).__name__}")
+        # Refusals a client's ``?next=`` could cause are DisallowedRedirect:
+        # a ValueError for the developer, a 400 (not a 500) for the client.
+        if not url:
+            raise DisallowedRedirect("redirect URL must be a non-empty str")
         if any(character in url for character in "\r\n\0"):
-            raise ValueError(f"redirect URL must not contain CR, LF or NUL: {url!r}")
+            raise DisallowedRedirect(f"redirect URL must not contain CR, LF or NUL: {url!r}")
         scheme = _redirect_scheme(url)
         if scheme is not None and scheme not in ALLOWED_REDIRECT_SCHEMES:
             raise DisallowedRedirect(
