@@ -19,7 +19,8 @@ from hyperdjango.router import Router
 
 app = HyperApp("hostile", max_body_size=2 * 1024 * 1024)
 SAVE_DIR = os.environ.get("SAVE_DIR") or tempfile.mkdtemp(prefix="hyperdjango-hostile-")
-FILE = os.path.join(SAVE_DIR, "data.bin")
+# Served files live apart from uploads, which a client names.
+FILE = os.path.join(tempfile.mkdtemp(prefix="hyperdjango-hostile-files-"), "data.bin")
 with open(FILE, "wb") as handle:
     handle.write(b"0123456789" * 10)
 state: dict[str, float | None] = {}
