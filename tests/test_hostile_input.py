@@ -407,3 +407,53 @@ def test_every_error_body_is_labelled(
         content_type = response.header("content-type")
         assert content_type == "application/json", (status, content_type)
         assert "detail" in json.loads(response.body)
+
+
+# -- the same guarantees under ASGI (in-process, asgiref) ------------------------------
+
+
+def test_asgi_adapter_redirects_safely_and_refuses_huge_ints() -> None:
+    import asyncio
+
+    from asgiref.testing import ApplicationCommunicator
+
+    from hyperdjango import HyperApp
+
+    app = HyperApp("asgi-hostile")
+
+    @app.get("/{page}")
+    async def page(request, page):
+        return {"page": page}
+
+    @app.get("/n/{number:int}")
+    async def number(request, number):
+        return {"digits": len(str(number))}
+
+    async def call(raw_path: bytes, query: bytes = b"") -> tuple[int, dict[bytes, bytes]]:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": urllib.parse.unquote(raw_path.decode()),
+            "raw_path": raw_path,
+            "query_string": query,
+            "headers": [(b"host", b"testserver")],
+            "client": ("192.0.2.10", 5000),
+            "server": ("testserver", 80),
+        }
+        communicator = ApplicationCommunicator(app, scope)
+        await communicator.send_input({"type": "http.request", "body": b""})
+        start = await communicator.receive_output(10)
+        await communicator.wait(10)
+        return start["status"], dict(start["headers"])
+
+    async def checks() -> None:
+        status, headers = await call(b"/\\evil.com/", b'x="a b"')
+        assert status == 308
+        assert headers[b"location"] == b"/%5Cevil.com?x=%22a%20b%22"
+        assert (await call(b"/n/" + b"9" * 5000))[0] == 404
+        assert (await call(b"/n/" + b"9" * 4300))[0] == 200
+
+    asyncio.run(checks())

@@ -198,7 +198,9 @@ class ASGIAdapter:
                 return await self.send_whole(send, method, 204, allow, b"")
             return await self.detail(send, 405, "Method Not Allowed", method, allow)
         if outcome == "redirect":
-            location = resolution[1] + ("?" + query.decode("latin-1") if query else "")
+            # The router's location is already safe (encoded, no leading //);
+            # the query is echoed too, so it is encoded the same way.
+            location = resolution[1] + ("?" + _quote_query(query) if query else "")
             return await self.detail(
                 send, 308, "Permanent Redirect", method, [(b"location", location.encode())]
             )
@@ -206,10 +208,13 @@ class ASGIAdapter:
         if route_id >= len(self.targets):  # routes added after the first request
             self.targets = self.app.router._native_targets()
         handler, is_async, params = self.targets[route_id]
-        kwargs = {
-            name: int(resolution[2][name]) if converter == "int" else resolution[2][name]
-            for name, converter in params
-        }
+        try:
+            kwargs = {
+                name: int(resolution[2][name]) if converter == "int" else resolution[2][name]
+                for name, converter in params
+            }
+        except ValueError:  # an int Python will not convert: no match, as natively
+            return await self.detail(send, 404, "Not Found", method)
 
         body = await self.read_body(scope, receive, send, method)
         if body is None:
@@ -448,6 +453,12 @@ class ASGIAdapter:
 def _add_security_headers(headers: list[Any]) -> None:
     present = {name.lower() for name, _ in headers}
     headers.extend(pair for pair in SECURITY_HEADERS if pair[0] not in present)
+
+
+def _quote_query(query: bytes) -> str:
+    from urllib.parse import quote
+
+    return quote(query, safe="!$&'()*+,;=:@/?%")
 
 
 def _quote_path(path: str) -> bytes:
