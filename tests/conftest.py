@@ -3,10 +3,15 @@
 Each served app is a script under tests/apps/ that reads HOST, PORT and PROD
 from the environment and calls ``app.run``; the fixture parses the startup line
 for the real address, and stops the process with SIGTERM afterwards.
+
+The ``client`` fixture runs each test that uses it twice: against the served
+app over TCP, and against the same app imported here and answered in-process
+by ``hyperdjango.testing.TestClient`` (the same native connection loop).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -21,6 +26,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from hyperdjango import HyperApp
+from hyperdjango.testing import TestClient
 
 APPS = Path(__file__).parent / "apps"
 ROOT = Path(__file__).parent.parent
@@ -119,10 +127,41 @@ def prod_server() -> Iterator[RunningServer]:
     running.stop()
 
 
-@pytest.fixture
-def client(server: RunningServer) -> Iterator[httpx.Client]:
-    with server.client() as http:
-        yield http
+def load_app(script: str) -> HyperApp:
+    """Import tests/apps/``script`` into this process and return its ``app``."""
+    path = APPS / script
+    spec = importlib.util.spec_from_file_location(f"tests_apps_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app
+
+
+@pytest.fixture(scope="session")
+def in_process() -> Iterator[TestClient]:
+    """tests/apps/basic.py answered in-process by TestClient (debug mode)."""
+    with TestClient(load_app("basic.py"), timeout=10) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def in_process_prod() -> Iterator[TestClient]:
+    """tests/apps/basic.py answered in-process by TestClient with prod=True."""
+    with TestClient(load_app("basic.py"), prod=True, timeout=10) as test_client:
+        yield test_client
+
+
+@pytest.fixture(params=["served", "in_process"])
+def client(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
+    """An httpx client for tests/apps/basic.py: served over TCP, then in-process."""
+    if request.param == "served":
+        server: RunningServer = request.getfixturevalue("server")
+        with server.client() as http:
+            yield http
+    else:
+        test_client: TestClient = request.getfixturevalue("in_process")
+        test_client.cookies.clear()
+        yield test_client
 
 
 def recv_all(sock: socket.socket, timeout: float = 5.0) -> bytes:

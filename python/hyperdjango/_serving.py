@@ -166,9 +166,21 @@ def _display_address(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def serve(app: HyperApp, host: str, port: int, prod: bool) -> None:
-    """Run ``app`` until a shutdown is requested; see ``HyperApp.run``."""
-    if not logging.getLogger().handlers:
+def serve(
+    app: HyperApp,
+    host: str,
+    port: int,
+    prod: bool,
+    *,
+    in_memory: Callable[[Any], None] | None = None,
+) -> None:
+    """Run ``app`` until a shutdown is requested; see ``HyperApp.run``.
+
+    With ``in_memory`` (``hyperdjango.testing``) nothing listens: the native
+    server is started without a socket and handed to ``in_memory`` once the
+    startup hooks ran; its ``connect()`` opens connections to it.
+    """
+    if in_memory is None and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -198,7 +210,10 @@ def serve(app: HyperApp, host: str, port: int, prod: bool) -> None:
     streaming.bind_loop(loop)
     try:
         _run_hooks(loop, app.startup_hooks)
-        bound_host, bound_port = server.start()
+        if in_memory is None:
+            bound_host, bound_port = server.start()
+        else:
+            server.start_in_memory()
         stopped = loop.create_future()
 
         def on_ready() -> None:
@@ -209,12 +224,15 @@ def serve(app: HyperApp, host: str, port: int, prod: bool) -> None:
         if threading.current_thread() is threading.main_thread():
             for signal_number in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signal_number, server.request_shutdown)
-        mode = "production" if prod else "debug"
-        print(
-            f"hyperdjango: serving {app.name!r} on {_display_address(bound_host, bound_port)} "
-            f"({mode} mode, {len(app.router.routes)} routes; Ctrl+C to stop)",
-            flush=True,
-        )
+        if in_memory is None:
+            mode = "production" if prod else "debug"
+            print(
+                f"hyperdjango: serving {app.name!r} on {_display_address(bound_host, bound_port)} "
+                f"({mode} mode, {len(app.router.routes)} routes; Ctrl+C to stop)",
+                flush=True,
+            )
+        else:
+            in_memory(server)
         loop.run_until_complete(stopped)
         _drain(loop, server, DRAIN_TIMEOUT)
         _run_hooks(loop, app.shutdown_hooks)
@@ -227,7 +245,8 @@ def serve(app: HyperApp, host: str, port: int, prod: bool) -> None:
         streaming.bind_loop(None)
         loop.close()
         asyncio.set_event_loop(None)
-        print("hyperdjango: stopped", file=sys.stderr, flush=True)
+        if in_memory is None:
+            print("hyperdjango: stopped", file=sys.stderr, flush=True)
 
 
 def _drain(loop: asyncio.AbstractEventLoop, server: Any, timeout: float) -> None:

@@ -2,6 +2,7 @@
 
 mod asgi;
 mod helpers;
+mod in_memory;
 mod json;
 mod request;
 mod response;
@@ -19,6 +20,7 @@ pub fn native_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<router::PyRouteTable>()?;
     module.add_class::<server::PyServer>()?;
     module.add_class::<stream::StreamSender>()?;
+    module.add_class::<in_memory::InMemoryConnection>()?;
     module.add_function(wrap_pyfunction!(server::_server_shutdown, module)?)?;
     module.add_function(wrap_pyfunction!(helpers::_install_helpers, module)?)?;
     module.add_function(wrap_pyfunction!(json::json_dumps, module)?)?;

@@ -15,6 +15,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString};
 
+use super::in_memory::InMemoryConnection;
 use super::request::{Endpoint, Request};
 use super::response::convert_result;
 use super::router::PyRouteTable;
@@ -153,6 +154,36 @@ impl PyServer {
         *slot = Some(server);
         *RUNNING.lock() = Some(Arc::clone(&self.handoff));
         Ok((address.ip().to_string(), address.port()))
+    }
+
+    /// Starts serving without listening: connections come from `connect()`
+    /// (`hyperdjango.testing.TestClient`).
+    fn start_in_memory(&self, py: Python<'_>) -> PyResult<()> {
+        let mut slot = self.server.lock();
+        if slot.is_some() {
+            return Err(PyRuntimeError::new_err("the server is already running"));
+        }
+        let config = self.config.clone();
+        let routes = Arc::clone(&self.routes);
+        let handoff = Arc::clone(&self.handoff);
+        let completions = Arc::clone(&self.completions);
+        let server = py
+            .detach(|| Server::start_in_memory(config, routes, handoff, completions))
+            .map_err(|error| PyOSError::new_err(error.to_string()))?;
+        *slot = Some(server);
+        *RUNNING.lock() = Some(Arc::clone(&self.handoff));
+        Ok(())
+    }
+
+    /// A new in-memory connection to a server started with `start_in_memory()`.
+    fn connect(&self) -> PyResult<InMemoryConnection> {
+        let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 50000));
+        self.server
+            .lock()
+            .as_ref()
+            .and_then(|server| server.connect_in_memory(peer))
+            .map(InMemoryConnection::new)
+            .ok_or_else(|| PyRuntimeError::new_err("the server is not running in memory"))
     }
 
     /// The descriptor to watch (`loop.add_reader(server.fileno(), server.drain)`).

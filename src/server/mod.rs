@@ -10,6 +10,7 @@ pub mod completion;
 mod connection;
 pub mod files;
 pub mod handoff;
+mod in_memory;
 mod native;
 mod reading;
 pub mod request_body;
@@ -29,6 +30,7 @@ use crate::routing::RouteTable;
 pub use body::{ResponseBody, StreamChunk};
 pub use completion::Completions;
 pub use handoff::Handoff;
+pub use in_memory::InMemoryClient;
 pub use request_body::{RequestBody, SpooledBody};
 
 /// Everything `HyperApp.run()` can configure on the native side.
@@ -195,16 +197,7 @@ impl Server {
     ) -> io::Result<Server> {
         let listener = bind(&config)?;
         let local_addr = listener.local_addr()?;
-        let flush_on_park = Arc::clone(&handoff);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.worker_threads.max(1))
-            .thread_name("hyperdjango-io")
-            // A worker out of work hands everything it queued to Python in one go.
-            .on_thread_park(move || flush_on_park.flush())
-            .on_thread_start(batch_scheduling)
-            .enable_io()
-            .enable_time()
-            .build()?;
+        let runtime = runtime(&config, &handoff)?;
         let shared = Shared::new(config, routes, handoff);
         let (stop_accepting, stop_signal) = watch::channel(false);
         let listener = {
@@ -236,7 +229,9 @@ impl Server {
     /// Stops accepting and asks every connection to close after its current
     /// request (idle keep-alive connections close at once).
     pub fn begin_shutdown(&self) {
-        let _ = self.stop_accepting.send(true);
+        // Replace, not send: an in-memory server has no receiver until a
+        // connection subscribes, and the flag must stick for later ones.
+        self.stop_accepting.send_replace(true);
     }
 
     /// Waits up to `timeout` for connections to finish, then stops the runtime.
@@ -280,6 +275,23 @@ pub async fn serve_stream<S>(
     // dropped, waiting for a change ends at once, which reads as "stop".
     let (_stop, never) = watch::channel(false);
     connection::serve_connection(stream, peer, shared, never).await;
+}
+
+/// The I/O runtime: `config.worker_threads` workers, each handing what it
+/// queued to Python in one go whenever it runs out of work.
+fn runtime(
+    config: &ServerConfig,
+    handoff: &Arc<Handoff<PendingRequest>>,
+) -> io::Result<tokio::runtime::Runtime> {
+    let flush_on_park = Arc::clone(handoff);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.worker_threads.max(1))
+        .thread_name("hyperdjango-io")
+        .on_thread_park(move || flush_on_park.flush())
+        .on_thread_start(batch_scheduling)
+        .enable_io()
+        .enable_time()
+        .build()
 }
 
 /// Puts the calling (I/O) thread under `SCHED_BATCH`.
