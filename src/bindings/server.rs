@@ -170,8 +170,8 @@ impl PyServer {
         let server = py
             .detach(|| Server::start_in_memory(config, routes, handoff, completions))
             .map_err(|error| PyOSError::new_err(error.to_string()))?;
+        // Not `RUNNING`: `_server_shutdown()` is about the process's real server.
         *slot = Some(server);
-        *RUNNING.lock() = Some(Arc::clone(&self.handoff));
         Ok(())
     }
 
