@@ -1,7 +1,7 @@
 """Every value a client controls ends in a 4xx or a sane answer, never a 500.
 
 A corpus of hostile values is thrown, over raw sockets, at everything a
-client controls: path parameters of every converter, the query, header
+client controls: path parameters of every converter, static file paths, the query, header
 values, cookies, X-Forwarded-*, Host, bodies (urlencoded, multipart with
 hostile names, JSON, text in odd charsets), Range and conditional headers,
 methods. tests/apps/hostile.py reads every accessor for each request. Each
@@ -122,6 +122,9 @@ def test_path_parameters_of_every_converter(hostile: RunningServer) -> None:
             f"/typed/ok/{uuid}/{segment}/{segment}",
             f"/r/acct/{segment}/posts/{segment}",
             f"/r/acct/1/files/{segment}",
+            f"/static/{segment}",
+            f"/static/css/{segment}",
+            f"/static/{segment}/site.css",
         ):
             check(send(hostile, request("GET", target)), target)
     still_serving(hostile)
@@ -260,7 +263,7 @@ def test_range_and_conditional_headers(hostile: RunningServer) -> None:
         b"Fri, 31 Dec 99999 23:59:59 GMT",
         b"\xff\xfe",
     ]
-    for target in ("/file", "/attachment"):
+    for target in ("/file", "/attachment", "/static/css/site.css"):
         for value in values:
             for name in ("Range", "If-Range", "If-None-Match", "If-Modified-Since"):
                 headers = (

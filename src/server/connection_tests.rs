@@ -449,3 +449,65 @@ fn random_pipelines_are_answered_exactly_and_in_order() {
         );
     }
 }
+
+/// A client that leaves while a stream waits for the application ends the
+/// stream at once: the application's sender sees the channel closed and the
+/// hand-over queue is told, with no further chunk ever produced.
+#[test]
+fn a_client_leaving_a_waiting_stream_is_noticed_at_once() {
+    let runtime = runtime();
+    runtime.block_on(async {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let handoff: Arc<Handoff<PendingRequest>> = Arc::new(Handoff::new().expect("an eventfd"));
+        let peer = "127.0.0.1:40000".parse().expect("address");
+        tokio::spawn(serve_stream(
+            server,
+            peer,
+            config(),
+            routes(),
+            Arc::clone(&handoff),
+        ));
+        client
+            .write_all(b"GET /stream HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .expect("write");
+        let mut batch = Vec::new();
+        while batch.is_empty() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            handoff.take_batch(&mut batch);
+        }
+        let (sender, receiver) = tokio::sync::mpsc::channel(8);
+        let pending = batch.remove(0);
+        let _ = pending.reply.send(NativeResponse {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: ResponseBody::Stream(receiver),
+        });
+        sender
+            .send(StreamChunk::Data(Bytes::from_static(b"first")))
+            .await
+            .expect("the stream is open");
+        let mut received = Vec::new();
+        while !received.ends_with(b"first\r\n") {
+            let mut buffer = [0u8; 1024];
+            let read = client.read(&mut buffer).await.expect("read");
+            assert!(read > 0, "closed early");
+            received.extend_from_slice(&buffer[..read]);
+        }
+        assert!(!handoff.take_streams_closed());
+        drop(client);
+        // The stream is idle: only watching the socket can notice this.
+        tokio::time::timeout(Duration::from_secs(2), sender.closed())
+            .await
+            .expect("the stream noticed the client leaving");
+        let mut told = false;
+        for _ in 0..200 {
+            told = handoff.take_streams_closed();
+            if told {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(told, "the consumer was not told");
+    });
+}

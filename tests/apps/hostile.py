@@ -17,7 +17,11 @@ from hyperdjango.datastructures import UploadedFile
 from hyperdjango.response import Response
 from hyperdjango.router import Router
 
-app = HyperApp("hostile", max_body_size=2 * 1024 * 1024)
+STATIC = tempfile.mkdtemp(prefix="hyperdjango-hostile-static-")
+os.makedirs(os.path.join(STATIC, "css"))
+with open(os.path.join(STATIC, "css", "site.css"), "w") as handle:
+    handle.write("body{}")
+app = HyperApp("hostile", max_body_size=2 * 1024 * 1024, static=STATIC)
 SAVE_DIR = os.environ.get("SAVE_DIR") or tempfile.mkdtemp(prefix="hyperdjango-hostile-")
 # Served files live apart from uploads, which a client names.
 FILE = os.path.join(tempfile.mkdtemp(prefix="hyperdjango-hostile-files-"), "data.bin")
