@@ -239,6 +239,18 @@ def test_semicolon_is_not_a_separator(hostile: RunningServer) -> None:
         assert form == [["a", "1;b=2"], ["c", "3"]]
 
 
+def test_urlencoded_form_field_count_is_limited_like_multipart_parts(
+    hostile: RunningServer,
+) -> None:
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    with hostile.client() as client:
+        many = client.post("/touch/f", content=b"&".join([b"a=1"] * 1001), headers=form)
+        assert many.status_code == 413
+        assert many.json() == {"detail": "Too many form fields (limit is 1000)"}
+        fine = client.post("/touch/f", content=b"&".join([b"a=1"] * 1000), headers=form)
+        assert fine.status_code == 200 and len(fine.json()["form"]) == 1000
+
+
 # -- 5. Response.redirect: valid URIs, unsafe schemes refused -------------------------
 
 

@@ -299,7 +299,7 @@ impl Request {
     /// `multipart/form-data` (parsed natively). Values are `str`, files are
     /// `UploadedFile`; parts over 1 MB are spooled to temporary files, removed
     /// with the request. Malformed bodies raise `HTTPException(400)`, too many
-    /// parts or an oversized field `HTTPException(413)`.
+    /// parts or fields (1000) or an oversized field `HTTPException(413)`.
     #[getter]
     fn form<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.cached_form
@@ -314,6 +314,16 @@ impl Request {
                 let pairs = PyList::empty(py);
                 if media_type == "application/x-www-form-urlencoded" {
                     let contents = self.contents()?;
+                    // As many fields as a multipart body may have parts, counted
+                    // before anything is decoded (as Django's max_num_fields).
+                    let limit = MultipartLimits::default().max_parts;
+                    if memchr::memchr_iter(b'&', &contents).count() >= limit {
+                        return Err(http_error(
+                            py,
+                            413,
+                            format!("Too many form fields (limit is {limit})"),
+                        ));
+                    }
                     let text = String::from_utf8_lossy(&contents);
                     for (name, value) in parse_query(&text) {
                         pairs.append((name, value))?;
