@@ -5,6 +5,7 @@
 //! makes the `hyperdjango._hyperdjango_native` extension module.
 
 pub mod http;
+pub mod middleware;
 pub mod routing;
 pub mod server;
 

@@ -190,10 +190,14 @@ def serve(
     dispatcher = Dispatcher(loop, executor, prod)
     app._serving = True
     chain = None
+    stages: list[Any] = []
     if app.middleware:
-        from .middleware import compile_chain
+        from .middleware import compile_chain, native_stages
 
-        chain = compile_chain(list(app.middleware), loop, executor, dispatcher.error_response)
+        # The leading built-ins run natively around everything else.
+        stages, rest = native_stages(list(app.middleware))
+        if rest:
+            chain = compile_chain(rest, loop, executor, dispatcher.error_response)
     server = _native.Server(
         app.router._table,
         app.router._native_targets(),
@@ -205,6 +209,7 @@ def serve(
         trusted_proxies=app.trusted_proxies,
         static_root=app.static,
         middleware=chain,
+        native_middleware=stages,
     )
     dispatcher.server = server
     streaming.bind_loop(loop)

@@ -280,7 +280,7 @@ class Response:
 class StreamResponse(Response):
     """A body streamed from a generator (see ``Response.stream`` and ``Response.sse``)."""
 
-    __slots__ = ("stream_source",)
+    __slots__ = ("stream_source", "_encoder")
 
     def __init__(
         self,
@@ -297,6 +297,7 @@ class StreamResponse(Response):
             )
         super().__init__(b"", status, headers, media_type)
         self.stream_source = source
+        self._encoder: Any = None  # set by CompressionMiddleware run from Python
 
     def _start(self, sender: Any) -> None:
         """Called natively once the headers are on their way."""

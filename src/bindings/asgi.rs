@@ -231,7 +231,7 @@ fn unpack(py: Python<'_>, response: NativeResponse) -> PyResult<Bound<'_, PyTupl
                 .into_pyobject(py)?
                 .into_any()
         }
-        ResponseBody::Stream(_) => {
+        ResponseBody::Stream(_) | ResponseBody::EncodedStream { .. } => {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(
                 "a streamed body cannot be unpacked; use stream_head",
             ))

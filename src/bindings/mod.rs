@@ -4,6 +4,7 @@ mod asgi;
 mod helpers;
 mod in_memory;
 mod json;
+mod middleware;
 mod request;
 mod response;
 mod router;
@@ -21,6 +22,9 @@ pub fn native_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<server::PyServer>()?;
     module.add_class::<stream::StreamSender>()?;
     module.add_class::<in_memory::InMemoryConnection>()?;
+    module.add_class::<middleware::PyStage>()?;
+    module.add_class::<middleware::PyStageState>()?;
+    module.add_class::<middleware::PendingEncoder>()?;
     module.add_function(wrap_pyfunction!(server::_server_shutdown, module)?)?;
     module.add_function(wrap_pyfunction!(helpers::_install_helpers, module)?)?;
     module.add_function(wrap_pyfunction!(json::json_dumps, module)?)?;

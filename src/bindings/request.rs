@@ -118,6 +118,15 @@ impl Request {
         &self.head
     }
 
+    /// The directly connected peer.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.trusted_proxies
+    }
+
     fn multipart_pairs(
         &self,
         py: Python<'_>,

@@ -273,13 +273,27 @@ fn convert_file_response(
 fn convert_stream_response(response: &Bound<'_, PyAny>) -> PyResult<NativeResponse> {
     let py = response.py();
     let (status, headers) = status_and_headers(response)?;
+    // Set by CompressionMiddleware when it ran in Python (see bindings/middleware.rs).
+    let encoder = response
+        .getattr(pyo3::intern!(py, "_encoder"))
+        .ok()
+        .and_then(|pending| {
+            pending
+                .cast::<super::middleware::PendingEncoder>()
+                .ok()
+                .and_then(|pending| pending.get().take())
+        });
     let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_QUEUE);
     let sender = Bound::new(py, StreamSender::new(sender))?;
     response.call_method1(pyo3::intern!(py, "_start"), (sender,))?;
+    let body = match encoder {
+        Some(encoder) => ResponseBody::EncodedStream { receiver, encoder },
+        None => ResponseBody::Stream(receiver),
+    };
     Ok(NativeResponse {
         status,
         headers,
-        body: ResponseBody::Stream(receiver),
+        body,
     })
 }
 

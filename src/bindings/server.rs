@@ -16,10 +16,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString};
 
 use super::in_memory::InMemoryConnection;
+use super::middleware::PyStage;
 use super::request::{Endpoint, Request};
 use super::response::convert_result;
 use super::router::PyRouteTable;
 use crate::http::proxy::TrustedProxies;
+use crate::middleware::NativeChain;
 use crate::routing::ParamKind;
 use crate::server::{Completions, Handoff, NativeResponse, PendingRequest, Server, ServerConfig};
 
@@ -65,7 +67,7 @@ impl PyServer {
     /// `targets[route_id] = (handler, is_async, [(param_name, converter), ...])`;
     /// `dispatcher` provides `schedule`, `run_sync` and `error_response`.
     #[new]
-    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, trusted_proxies=None, static_root=None, worker_threads=None, middleware=None))]
+    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, trusted_proxies=None, static_root=None, worker_threads=None, middleware=None, native_middleware=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -80,6 +82,7 @@ impl PyServer {
         static_root: Option<std::path::PathBuf>,
         worker_threads: Option<usize>,
         middleware: Option<Py<PyAny>>,
+        native_middleware: Option<Vec<PyRef<'_, PyStage>>>,
     ) -> PyResult<Self> {
         let trusted_proxies = match trusted_proxies {
             Some(specs) => TrustedProxies::parse(&specs).map_err(PyValueError::new_err)?,
@@ -95,6 +98,18 @@ impl PyServer {
             config.static_root = Some(canonical);
         }
         config.router_answers_to_application = middleware.is_some();
+        let trusted_proxies = Arc::new(trusted_proxies);
+        config.trusted_proxies = Arc::clone(&trusted_proxies);
+        if let Some(stages) = native_middleware.filter(|stages| !stages.is_empty()) {
+            let stages = stages
+                .iter()
+                .map(|stage| Arc::clone(&stage.stage))
+                .collect();
+            config.native_middleware = Some(Arc::new(NativeChain::new(
+                stages,
+                Arc::clone(&trusted_proxies),
+            )));
+        }
         if let Some(threads) = worker_threads {
             config.worker_threads = threads.max(1);
         }
@@ -122,7 +137,7 @@ impl PyServer {
                 Handoff::new().map_err(|error| PyOSError::new_err(error.to_string()))?,
             ),
             completions: Arc::new(Completions::default()),
-            trusted_proxies: Arc::new(trusted_proxies),
+            trusted_proxies,
             server: Mutex::new(None),
             batch: Mutex::new(Vec::with_capacity(256)),
             schedule: dispatcher.getattr("schedule")?.unbind(),

@@ -19,6 +19,12 @@ pub enum ResponseBody {
     /// channel: when the client reads slowly the channel fills and the
     /// producer waits, so nothing piles up in the server. Sent chunked.
     Stream(tokio::sync::mpsc::Receiver<StreamChunk>),
+    /// A stream compressed as it goes (`CompressionMiddleware`): each chunk
+    /// is compressed and flushed, so it reaches the client when it is sent.
+    EncodedStream {
+        receiver: tokio::sync::mpsc::Receiver<StreamChunk>,
+        encoder: Box<crate::middleware::compression::StreamEncoder>,
+    },
 }
 
 /// One message of a streamed body.
@@ -56,7 +62,7 @@ impl ResponseBody {
         match self {
             ResponseBody::Full(bytes) => Some(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             ResponseBody::File { remaining, .. } => Some(*remaining),
-            ResponseBody::Stream(_) => None,
+            ResponseBody::Stream(_) | ResponseBody::EncodedStream { .. } => None,
         }
     }
 }

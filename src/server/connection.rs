@@ -28,6 +28,7 @@ use super::native::{self, is_debug_path, STATIC_PREFIX};
 use super::reading::BodyError;
 use super::{NativeResponse, PendingRequest, Shared};
 use crate::http::head::{oversized_head, BodyFraming, HeadError, RequestHead};
+use crate::middleware::security::SecurityPolicy;
 use crate::routing::Resolution;
 
 /// Free space kept in the read buffer before each read.
@@ -148,7 +149,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         .stats
                         .native_errors
                         .fetch_add(1, Ordering::Relaxed);
-                    let refusal = NativeResponse::detail(error.status, error.reason);
+                    let mut refusal = NativeResponse::detail(error.status, error.reason);
+                    if self.shared.config.prod {
+                        SecurityPolicy::production().apply(&mut refusal.headers, false);
+                    }
                     // The version is unknown or untrusted: answer as HTTP/1.1 (RFC 9110 §6.2).
                     self.write_answer(Version::HTTP_11, false, refusal, false)
                         .await?;
@@ -169,7 +173,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let framing = head.framing();
         let expects_continue = head.expects_continue();
         let mut keep_alive = head.keep_alive();
-        let answer = self.answer(head).await?;
+        // Production mode's security headers; HSTS only for secure requests.
+        let prod = self.shared.config.prod;
+        let secure = prod
+            && self.shared.config.trusted_proxies.is_secure(
+                self.peer.ip(),
+                head.header_values("x-forwarded-proto")
+                    .filter_map(|value| std::str::from_utf8(value).ok()),
+            );
+        // Cloning `None` costs nothing: no built-ins, no work.
+        let mut answer = match self.shared.config.native_middleware.clone() {
+            None => self.answer(head).await?,
+            Some(chain) => {
+                let (run, early) = chain.before(&head, self.peer);
+                let mut answer = match early {
+                    Some(response) => Answer::early(response),
+                    None => self.answer(head).await?,
+                };
+                chain.after(&run, &mut answer.response);
+                answer
+            }
+        };
+        if prod {
+            SecurityPolicy::production().apply(&mut answer.response.headers, secure);
+        }
         // A body the answer did not need (a 404, a redirect) is skipped if it
         // is small and on its way; otherwise the connection closes after it.
         let unread_body = match (answer.body, framing) {

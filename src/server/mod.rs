@@ -57,6 +57,11 @@ pub struct ServerConfig {
     /// OPTIONS, trailing-slash redirects) go through it too, as
     /// [`PendingRequest::router_answer`]. Off, they stay native and free.
     pub router_answers_to_application: bool,
+    /// The application's leading built-in middleware, run natively around
+    /// the hand-over (see `crate::middleware`); None when there are none.
+    pub native_middleware: Option<Arc<crate::middleware::NativeChain>>,
+    /// Proxies whose `X-Forwarded-For`/`-Proto` are believed.
+    pub trusted_proxies: Arc<crate::http::proxy::TrustedProxies>,
 }
 
 impl ServerConfig {
@@ -74,6 +79,8 @@ impl ServerConfig {
             backlog: 1024,
             static_root: None,
             router_answers_to_application: false,
+            native_middleware: None,
+            trusted_proxies: Arc::new(crate::http::proxy::TrustedProxies::default()),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use http::header::{ALLOW, CONTENT_TYPE, LOCATION};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::files::{file_response, static_file_path, FileOptions};
 use super::{NativeResponse, ResponseBody, Shared};
@@ -12,26 +12,6 @@ use crate::http::head::RequestHead;
 use crate::http::uri::same_site_location;
 
 pub(crate) const JSON_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/json");
-
-/// Headers `prod=True` puts on every response (unless the handler set them).
-pub(super) const SECURITY_HEADERS: [(HeaderName, HeaderValue); 4] = [
-    (
-        HeaderName::from_static("strict-transport-security"),
-        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
-    ),
-    (
-        HeaderName::from_static("x-frame-options"),
-        HeaderValue::from_static("DENY"),
-    ),
-    (
-        HeaderName::from_static("x-content-type-options"),
-        HeaderValue::from_static("nosniff"),
-    ),
-    (
-        HeaderName::from_static("referrer-policy"),
-        HeaderValue::from_static("strict-origin-when-cross-origin"),
-    ),
-];
 
 pub(super) const STATIC_PREFIX: &str = "/static/";
 

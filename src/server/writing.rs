@@ -11,9 +11,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use super::connection::{write_all, Connection, OUTPUT_HIGH_WATER};
-use super::native::SECURITY_HEADERS;
 use super::{NativeResponse, ResponseBody, StreamChunk};
 use crate::http::response_head::{framing_for, write_chunk_start, write_head, Framing, LAST_CHUNK};
+use crate::middleware::compression::StreamEncoder;
 
 /// Bodies up to this size are copied behind the head and written with it
 /// (one write beats a two-part writev for the small answers that dominate).
@@ -40,17 +40,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             body,
         } = response;
         let (framing, send_body) = framing_for(status, is_head_request, body.length(), version);
-        let defaults: &[_] = if self.shared.config.prod {
-            &SECURITY_HEADERS
-        } else {
-            &[]
-        };
         write_head(
             &mut self.output,
             version,
             status,
             &headers,
-            defaults,
+            &[],
             framing,
             keep_alive,
         );
@@ -59,7 +54,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 ResponseBody::Full(None) => {}
                 ResponseBody::Full(Some(bytes)) => self.write_full(bytes).await?,
                 ResponseBody::File { file, remaining } => self.write_file(file, remaining).await?,
-                ResponseBody::Stream(receiver) => self.write_stream(receiver, framing).await?,
+                ResponseBody::Stream(receiver) => {
+                    self.write_stream(receiver, None, framing).await?
+                }
+                ResponseBody::EncodedStream { receiver, encoder } => {
+                    self.write_stream(receiver, Some(encoder), framing).await?
+                }
             }
         }
         // Pipelined requests waiting: answer them first and write together.
@@ -108,9 +108,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn write_stream(
         &mut self,
         receiver: mpsc::Receiver<StreamChunk>,
+        encoder: Option<Box<StreamEncoder>>,
         framing: Framing,
     ) -> io::Result<()> {
-        let result = self.write_stream_chunks(receiver, framing).await;
+        let result = self.write_stream_chunks(receiver, encoder, framing).await;
         if result.is_err() {
             self.shared.handoff.stream_closed();
         }
@@ -122,6 +123,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn write_stream_chunks(
         &mut self,
         mut receiver: mpsc::Receiver<StreamChunk>,
+        mut encoder: Option<Box<StreamEncoder>>,
         framing: Framing,
     ) -> io::Result<()> {
         let chunked = framing == Framing::Chunked;
@@ -140,6 +142,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             match chunk {
                 StreamChunk::Data(data) if data.is_empty() => {}
                 StreamChunk::Data(data) => {
+                    let data = match encoder.as_mut() {
+                        Some(encoder) => Bytes::from(encoder.chunk(&data)),
+                        None => data,
+                    };
+                    // A zero-length chunk would end a chunked body.
+                    if data.is_empty() {
+                        continue;
+                    }
                     if chunked {
                         write_chunk_start(&mut self.output, data.len());
                     }
@@ -155,6 +165,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     // No last chunk: the client can tell the body is incomplete.
                     self.flush().await?;
                     return Err(io::Error::other("the application aborted the stream"));
+                }
+            }
+        }
+        if let Some(encoder) = encoder {
+            let tail = encoder.finish();
+            if !tail.is_empty() {
+                if chunked {
+                    write_chunk_start(&mut self.output, tail.len());
+                }
+                self.output.extend_from_slice(&tail);
+                if chunked {
+                    self.output.extend_from_slice(b"\r\n");
                 }
             }
         }
