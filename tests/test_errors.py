@@ -119,7 +119,6 @@ def test_debug_performance_page_in_debug_mode(client: httpx.Client) -> None:
 # -- production mode ------------------------------------------------------------
 
 SECURITY_HEADERS = {
-    "strict-transport-security": "max-age=31536000; includeSubDomains",
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
     "referrer-policy": "strict-origin-when-cross-origin",
@@ -132,8 +131,13 @@ SECURITY_HEADERS = {
 def test_prod_security_headers_on_every_response(prod_server: RunningServer, path: str) -> None:
     with prod_server.client() as http:
         response = http.get(path)
+        # HSTS only over HTTPS (RFC 6797 §7.2): here, a trusted proxy (loopback) says so.
+        secure = http.get(path, headers={"X-Forwarded-Proto": "https"})
     for name, value in SECURITY_HEADERS.items():
         assert response.headers.get(name) == value, (path, name)
+        assert secure.headers.get(name) == value, (path, name)
+    assert "strict-transport-security" not in response.headers
+    assert secure.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
 
 
 def test_prod_hides_tracebacks(prod_server: RunningServer) -> None:

@@ -234,3 +234,19 @@ impl PyStage {
         Ok(())
     }
 }
+
+/// The file under `root` (canonical) that the percent-encoded `relative` path
+/// names, or None when it must not be served (see `server::files`).
+#[pyfunction]
+pub fn static_file_path(root: std::path::PathBuf, relative: &str) -> Option<std::path::PathBuf> {
+    crate::server::files::static_file_path(&root, relative)
+}
+
+/// The encoding `Accept-Encoding` prefers among gzip and (if `brotli`) br,
+/// with q-values (`q=0` refuses); None for identity.
+#[pyfunction]
+#[pyo3(signature = (accept_encoding, brotli=true))]
+pub fn choose_encoding(accept_encoding: &str, brotli: bool) -> Option<&'static str> {
+    crate::middleware::compression::choose(accept_encoding.as_bytes(), brotli)
+        .map(|encoding| encoding.token())
+}

@@ -25,6 +25,8 @@ pub fn native_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<middleware::PyStage>()?;
     module.add_class::<middleware::PyStageState>()?;
     module.add_class::<middleware::PendingEncoder>()?;
+    module.add_function(wrap_pyfunction!(middleware::static_file_path, module)?)?;
+    module.add_function(wrap_pyfunction!(middleware::choose_encoding, module)?)?;
     module.add_function(wrap_pyfunction!(server::_server_shutdown, module)?)?;
     module.add_function(wrap_pyfunction!(helpers::_install_helpers, module)?)?;
     module.add_function(wrap_pyfunction!(json::json_dumps, module)?)?;

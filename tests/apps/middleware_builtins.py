@@ -19,7 +19,12 @@ from hyperdjango.standalone_middleware import (
     TimingMiddleware,
 )
 
-app = HyperApp("middleware-builtins", max_body_size=64 * 1024)
+trusted = os.environ.get("TRUSTED")
+app = HyperApp(
+    "middleware-builtins",
+    max_body_size=64 * 1024,
+    trusted_proxies=None if trusted is None else [p for p in trusted.split(",") if p != "none"],
+)
 handler_runs = {"count": 0}
 BIG_TEXT = "hello compression " * 200  # 3.6 KB
 FILE = os.path.join(tempfile.mkdtemp(), "big.txt")

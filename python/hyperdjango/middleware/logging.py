@@ -149,5 +149,5 @@ class LoggingMiddleware:
 def _quote(text: str) -> str:
     # A client controls these: no quote or control character may forge a field or a line.
     return "".join(
-        "\\x%02x" % ord(c) if c in '"\\' or ord(c) < 32 or ord(c) == 127 else c for c in text
+        f"\\x{ord(c):02x}" if c in '"\\' or ord(c) < 32 or ord(c) == 127 else c for c in text
     )
