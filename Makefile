@@ -42,6 +42,7 @@ bench: build
 	$(PY) -m pip install -q pytest-benchmark
 	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run.sh
 	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_files.sh
+	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_middleware.sh
 	$(PY) -m pytest -q bench/test_router_resolve.py --benchmark-only -p no:cacheprovider
 	cargo bench --no-default-features
 
