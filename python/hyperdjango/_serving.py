@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from . import _hyperdjango_native as _native
-from . import streaming
+from . import _reload_serving, streaming
 from .debug import error_page
 from .exceptions import HTTPException
 from .response import Response
@@ -213,6 +213,7 @@ def serve(
     )
     dispatcher.server = server
     streaming.bind_loop(loop)
+    reload_handle = None
     try:
         _run_hooks(loop, app.startup_hooks)
         if in_memory is None:
@@ -226,6 +227,7 @@ def serve(
                 stopped.set_result(None)
 
         loop.add_reader(server.fileno(), on_ready)
+        reload_handle = _reload_serving.serving(app, server, loop, prod)
         if threading.current_thread() is threading.main_thread():
             for signal_number in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signal_number, server.request_shutdown)
@@ -239,9 +241,12 @@ def serve(
         else:
             in_memory(server)
         loop.run_until_complete(stopped)
+        _reload_serving.stopping(reload_handle)
         _drain(loop, server, DRAIN_TIMEOUT)
         _run_hooks(loop, app.shutdown_hooks)
     finally:
+        if reload_handle is not None:
+            _reload_serving.stopping(reload_handle)
         server.finish_shutdown(0.5)
         executor.shutdown(wait=False, cancel_futures=True)
         if threading.current_thread() is threading.main_thread() and not loop.is_closed():

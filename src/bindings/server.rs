@@ -30,6 +30,8 @@ static RUNNING: Mutex<Option<Arc<Handoff<PendingRequest>>>> = Mutex::new(None);
 
 /// What Python passes per route: `(handler, is_async, [(param_name, converter)])`.
 type TargetSpec = (Py<PyAny>, bool, Vec<(String, String)>);
+/// A whole route for `replace_routes`: `(methods, pattern, handler, is_async, params)`.
+type RouteSpec = (Vec<String>, String, Py<PyAny>, bool, Vec<(String, String)>);
 
 struct RouteTarget {
     handler: Py<PyAny>,
@@ -41,8 +43,10 @@ struct RouteTarget {
 #[pyclass(module = "hyperdjango._hyperdjango_native", name = "Server", frozen)]
 pub struct PyServer {
     config: ServerConfig,
-    routes: Arc<crate::routing::RouteTable>,
-    targets: Vec<RouteTarget>,
+    routes: Mutex<Arc<crate::routing::RouteTable>>,
+    /// Indexed by route id. Replaced whole (never edited) by `replace_routes`,
+    /// so a batch dispatches against one consistent list.
+    targets: Mutex<Arc<Vec<RouteTarget>>>,
     handoff: Arc<Handoff<PendingRequest>>,
     completions: Arc<Completions>,
     trusted_proxies: Arc<TrustedProxies>,
@@ -115,24 +119,12 @@ impl PyServer {
         }
         let targets = targets
             .into_iter()
-            .map(|(handler, is_async, params)| {
-                let params = params
-                    .iter()
-                    .map(|(name, kind)| {
-                        Ok((PyString::intern(py, name).unbind(), parse_kind(kind)?))
-                    })
-                    .collect::<PyResult<Vec<_>>>()?;
-                Ok(RouteTarget {
-                    handler,
-                    is_async,
-                    params,
-                })
-            })
+            .map(|(handler, is_async, params)| route_target(py, handler, is_async, &params))
             .collect::<PyResult<Vec<_>>>()?;
         Ok(PyServer {
             config,
-            routes: routes.share(),
-            targets,
+            routes: Mutex::new(routes.share()),
+            targets: Mutex::new(Arc::new(targets)),
             handoff: Arc::new(
                 Handoff::new().map_err(|error| PyOSError::new_err(error.to_string()))?,
             ),
@@ -154,7 +146,7 @@ impl PyServer {
             return Err(PyRuntimeError::new_err("the server is already running"));
         }
         let config = self.config.clone();
-        let routes = Arc::clone(&self.routes);
+        let routes = Arc::clone(&self.routes.lock());
         let handoff = Arc::clone(&self.handoff);
         let completions = Arc::clone(&self.completions);
         let server = py
@@ -179,7 +171,7 @@ impl PyServer {
             return Err(PyRuntimeError::new_err("the server is already running"));
         }
         let config = self.config.clone();
-        let routes = Arc::clone(&self.routes);
+        let routes = Arc::clone(&self.routes.lock());
         let handoff = Arc::clone(&self.handoff);
         let completions = Arc::clone(&self.completions);
         let server = py
@@ -211,8 +203,9 @@ impl PyServer {
         let mut batch = std::mem::take(&mut *self.batch.lock());
         self.handoff.take_batch(&mut batch);
         self.completions.hold();
+        let targets = Arc::clone(&self.targets.lock());
         for pending in batch.drain(..) {
-            self.dispatch(py, pending);
+            self.dispatch(py, &targets, pending);
         }
         self.completions.release();
         if self.handoff.take_streams_closed() {
@@ -274,6 +267,35 @@ impl PyServer {
         })
     }
 
+    /// Serves `routes` from now on, in place of the table given at
+    /// construction (hot reload). Requests routed before keep their handlers:
+    /// new route ids follow every id used so far.
+    fn replace_routes(&self, py: Python<'_>, routes: Vec<RouteSpec>) -> PyResult<()> {
+        let mut targets = self.targets.lock();
+        let first_id = targets.len();
+        let mut table = crate::routing::RouteTable::new();
+        let mut added = Vec::with_capacity(routes.len());
+        for (offset, (methods, pattern, handler, is_async, params)) in
+            routes.into_iter().enumerate()
+        {
+            for method in &methods {
+                table
+                    .insert(method, &pattern, first_id + offset)
+                    .map_err(|error| PyValueError::new_err(error.to_string()))?;
+            }
+            added.push(route_target(py, handler, is_async, &params)?);
+        }
+        let mut all: Vec<RouteTarget> = targets.iter().map(|target| target.clone_ref(py)).collect();
+        all.append(&mut added);
+        *targets = Arc::new(all);
+        let table = Arc::new(table);
+        *self.routes.lock() = Arc::clone(&table);
+        if let Some(server) = self.server.lock().as_ref() {
+            server.replace_routes(table);
+        }
+        Ok(())
+    }
+
     /// Asks the serving loop to stop (same as `_server_shutdown()`).
     fn request_shutdown(&self) {
         self.handoff.request_shutdown();
@@ -281,9 +303,9 @@ impl PyServer {
 }
 
 impl PyServer {
-    fn dispatch(&self, py: Python<'_>, mut pending: PendingRequest) {
+    fn dispatch(&self, py: Python<'_>, targets: &[RouteTarget], mut pending: PendingRequest) {
         let router_answer = pending.router_answer.take();
-        let target = match (&router_answer, self.targets.get(pending.route_id)) {
+        let target = match (&router_answer, targets.get(pending.route_id)) {
             (Some(_), _) => None,
             (None, Some(target)) => Some(target),
             (None, None) => {
@@ -478,6 +500,37 @@ fn close_abandoned_streams(py: Python<'_>) {
         .and_then(|module| module.call_method0(pyo3::intern!(py, "close_abandoned")));
     if let Err(error) = closed {
         error.print(py);
+    }
+}
+
+fn route_target(
+    py: Python<'_>,
+    handler: Py<PyAny>,
+    is_async: bool,
+    params: &[(String, String)],
+) -> PyResult<RouteTarget> {
+    let params = params
+        .iter()
+        .map(|(name, kind)| Ok((PyString::intern(py, name).unbind(), parse_kind(kind)?)))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(RouteTarget {
+        handler,
+        is_async,
+        params,
+    })
+}
+
+impl RouteTarget {
+    fn clone_ref(&self, py: Python<'_>) -> RouteTarget {
+        RouteTarget {
+            handler: self.handler.clone_ref(py),
+            is_async: self.is_async,
+            params: self
+                .params
+                .iter()
+                .map(|(name, kind)| (name.clone_ref(py), *kind))
+                .collect(),
+        }
     }
 }
 

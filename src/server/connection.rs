@@ -248,7 +248,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         }
 
-        let routed = match shared.routes.resolve(head.method().as_str(), path) {
+        let routed = match shared.routes.load().resolve(head.method().as_str(), path) {
             Resolution::Found { route_id, params } => Ok((
                 route_id,
                 params

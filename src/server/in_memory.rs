@@ -201,6 +201,27 @@ mod tests {
     }
 
     #[test]
+    fn replaced_routes_serve_the_next_requests() {
+        let (server, _handoff) = server();
+        let ask = |request: &'static [u8]| {
+            let client = server
+                .connect_in_memory(SocketAddr::from(([127, 0, 0, 1], 1)))
+                .expect("serving");
+            assert!(client.send(Bytes::from_static(request)));
+            client.shutdown_write();
+            String::from_utf8(read_all(&client)).expect("ascii")
+        };
+        assert!(ask(b"GET /new HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("HTTP/1.1 404 "));
+        let mut table = RouteTable::new();
+        table.insert("POST", "/new", 1).expect("valid route");
+        server.replace_routes(Arc::new(table));
+        let answer = ask(b"GET /new HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 405 "), "{answer}");
+        let answer = ask(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+    }
+
+    #[test]
     fn a_refused_body_does_not_block_the_writer() {
         let (server, _handoff) = server();
         let client = server

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use http::{HeaderMap, StatusCode};
 use tokio::sync::{oneshot, watch};
 
@@ -162,7 +163,9 @@ pub struct Stats {
 /// State shared by every connection task.
 pub(crate) struct Shared {
     pub config: ServerConfig,
-    pub routes: Arc<RouteTable>,
+    /// Swapped whole by [`Server::replace_routes`] (hot reload); a load is a
+    /// few uncontended atomic operations per request.
+    pub routes: ArcSwap<RouteTable>,
     pub handoff: Arc<Handoff<PendingRequest>>,
     pub stats: Stats,
     pub started: Instant,
@@ -176,7 +179,7 @@ impl Shared {
     ) -> Arc<Shared> {
         Arc::new(Shared {
             config,
-            routes,
+            routes: ArcSwap::new(routes),
             handoff,
             stats: Stats::default(),
             started: Instant::now(),
@@ -231,6 +234,13 @@ impl Server {
 
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
+    }
+
+    /// Routes the requests that arrive from now on with `routes`; requests
+    /// already routed keep their route ids, so the new table's ids must not
+    /// reuse ids of the old one with another meaning.
+    pub fn replace_routes(&self, routes: Arc<RouteTable>) {
+        self.shared.routes.store(routes);
     }
 
     /// Stops accepting and asks every connection to close after its current
