@@ -10,6 +10,7 @@ mod response;
 mod router;
 mod server;
 mod stream;
+mod wsgi;
 
 use pyo3::prelude::*;
 
@@ -27,6 +28,9 @@ pub fn native_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<middleware::PendingEncoder>()?;
     module.add_function(wrap_pyfunction!(middleware::static_file_path, module)?)?;
     module.add_function(wrap_pyfunction!(middleware::choose_encoding, module)?)?;
+    module.add_class::<wsgi::WsgiServer>()?;
+    module.add_class::<wsgi::WsgiExchange>()?;
+    module.add_class::<wsgi::WsgiInput>()?;
     module.add_function(wrap_pyfunction!(server::_server_shutdown, module)?)?;
     module.add_function(wrap_pyfunction!(helpers::_install_helpers, module)?)?;
     module.add_function(wrap_pyfunction!(json::json_dumps, module)?)?;

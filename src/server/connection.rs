@@ -230,7 +230,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let shared = Arc::clone(&self.shared);
         let config = &shared.config;
         let path = head.path();
-        if is_debug_path(path) {
+        if is_debug_path(path) && !config.catch_all {
             if config.prod {
                 return Ok(Answer::early(native::not_found()));
             }
@@ -238,7 +238,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 return Ok(Answer::early(native::performance_page(&shared)));
             }
         }
-        if path.starts_with(STATIC_PREFIX) {
+        if path.starts_with(STATIC_PREFIX) && !config.catch_all {
             if let Some(root) = config.static_root.as_ref().filter(|_| !config.prod) {
                 if head.method() == Method::GET || head.method() == Method::HEAD {
                     self.flush().await?;
@@ -249,6 +249,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
 
         let routed = match shared.routes.load().resolve(head.method().as_str(), path) {
+            _ if config.catch_all => Ok((0, Vec::new())),
             Resolution::Found { route_id, params } => Ok((
                 route_id,
                 params

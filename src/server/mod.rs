@@ -63,6 +63,12 @@ pub struct ServerConfig {
     pub native_middleware: Option<Arc<crate::middleware::NativeChain>>,
     /// Proxies whose `X-Forwarded-For`/`-Proto` are believed.
     pub trusted_proxies: Arc<crate::http::proxy::TrustedProxies>,
+    /// Every request goes to the application as route 0: no native routing,
+    /// debug or static paths (the WSGI bridge, whose application routes).
+    pub catch_all: bool,
+    /// Spool every body over `SPOOL_BODY_OVER` to disk, not only multipart
+    /// ones (the WSGI bridge, whose `wsgi.input` may be anything).
+    pub spool_every_body: bool,
 }
 
 impl ServerConfig {
@@ -82,6 +88,8 @@ impl ServerConfig {
             router_answers_to_application: false,
             native_middleware: None,
             trusted_proxies: Arc::new(crate::http::proxy::TrustedProxies::default()),
+            catch_all: false,
+            spool_every_body: false,
         }
     }
 }

@@ -58,7 +58,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             // Written by the next read's flush, just before we wait for the body.
             self.output.extend_from_slice(CONTINUE);
         }
-        let multipart = is_multipart(head);
+        let multipart = self.shared.config.spool_every_body || is_multipart(head);
         match framing {
             BodyFraming::Length(length) => self.read_sized(length, multipart).await,
             _ => self.read_chunked(limit, multipart).await,

@@ -1,0 +1,501 @@
+//! `WsgiServer`: the native server in front of a WSGI application (Django's
+//! `runziserver`, `hyper run --wsgi`).
+//!
+//! Every request goes to the application (the server's `catch_all` mode: no
+//! native routing, debug or static paths). There is no asyncio loop: a pool of
+//! Python threads each call `next()`, which waits without the GIL for a
+//! request and returns its environ (built natively from the parsed head, see
+//! `crate::wsgi`), its `wsgi.input` and the `WsgiExchange` to answer through.
+//! The thread that takes a request runs the view, so there is no second hop.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::os::fd::FromRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use parking_lot::{Condvar, Mutex};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use tokio::sync::oneshot;
+
+use super::response::validated_header;
+use super::stream::{StreamSender, STREAM_QUEUE};
+use crate::http::proxy::TrustedProxies;
+use crate::routing::RouteTable;
+use crate::server::{
+    Completions, Handoff, NativeResponse, PendingRequest, RequestBody, ResponseBody, Server,
+    ServerConfig, SpooledBody,
+};
+use crate::wsgi::{environ, Mount};
+
+/// The native server serving one WSGI application.
+#[pyclass(
+    module = "hyperdjango._hyperdjango_native",
+    name = "WsgiServer",
+    frozen
+)]
+pub struct WsgiServer {
+    config: ServerConfig,
+    handoff: Arc<Handoff<PendingRequest>>,
+    completions: Arc<Completions>,
+    trusted_proxies: Arc<TrustedProxies>,
+    script_name: String,
+    base_environ: Py<PyDict>,
+    server: Mutex<Option<Server>>,
+    bound: Mutex<(String, u16)>,
+    ready: Mutex<VecDeque<PendingRequest>>,
+    arrived: Condvar,
+    /// Held by the one thread watching the doorbell; the others wait on `arrived`.
+    intake: Mutex<()>,
+}
+
+#[pymethods]
+impl WsgiServer {
+    /// `base_environ` is copied into every environ (`wsgi.version`, `wsgi.errors`, ...).
+    #[new]
+    #[pyo3(signature = (base_environ, *, host, port, prod, max_body_size, trusted_proxies, script_name=String::new(), worker_threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        base_environ: Py<PyDict>,
+        host: String,
+        port: u16,
+        prod: bool,
+        max_body_size: u64,
+        trusted_proxies: Vec<String>,
+        script_name: String,
+        worker_threads: Option<usize>,
+    ) -> PyResult<Self> {
+        let trusted_proxies =
+            TrustedProxies::parse(&trusted_proxies).map_err(PyValueError::new_err)?;
+        if !script_name.is_empty() && (!script_name.starts_with('/') || script_name.ends_with('/'))
+        {
+            return Err(PyValueError::new_err(format!(
+                "script_name must start with '/' and not end with one, not {script_name:?}"
+            )));
+        }
+        let mut config = ServerConfig::new(host.clone(), port);
+        config.prod = prod;
+        config.max_body_size = max_body_size;
+        config.catch_all = true;
+        config.spool_every_body = true;
+        if let Some(threads) = worker_threads {
+            config.worker_threads = threads.max(1);
+        }
+        Ok(WsgiServer {
+            config,
+            handoff: Arc::new(
+                Handoff::new().map_err(|error| PyOSError::new_err(error.to_string()))?,
+            ),
+            completions: Arc::new(Completions::default()),
+            trusted_proxies: Arc::new(trusted_proxies),
+            script_name,
+            base_environ,
+            server: Mutex::new(None),
+            bound: Mutex::new((host, port)),
+            ready: Mutex::new(VecDeque::new()),
+            arrived: Condvar::new(),
+            intake: Mutex::new(()),
+        })
+    }
+
+    /// Binds and starts serving; returns the bound `(host, port)`.
+    fn start(&self, py: Python<'_>) -> PyResult<(String, u16)> {
+        let mut slot = self.server.lock();
+        if slot.is_some() {
+            return Err(PyRuntimeError::new_err("the server is already running"));
+        }
+        let config = self.config.clone();
+        let handoff = Arc::clone(&self.handoff);
+        let completions = Arc::clone(&self.completions);
+        let routes = Arc::new(RouteTable::new());
+        let server = py
+            .detach(|| Server::start(config, routes, handoff, completions))
+            .map_err(|error| {
+                PyOSError::new_err(format!(
+                    "cannot listen on {}:{}: {error}",
+                    self.config.host, self.config.port
+                ))
+            })?;
+        let address = server.local_addr();
+        *slot = Some(server);
+        let bound = (address.ip().to_string(), address.port());
+        *self.bound.lock() = bound.clone();
+        Ok(bound)
+    }
+
+    /// Waits up to `timeout` seconds (without the GIL) for a request. Returns
+    /// `(environ, exchange)`, or None on timeout or once shutdown was requested
+    /// and nothing is left to serve.
+    fn next<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: f64,
+    ) -> PyResult<Option<(Bound<'py, PyDict>, WsgiExchange)>> {
+        let timeout = Duration::from_secs_f64(timeout.max(0.0));
+        loop {
+            let Some(pending) = py.detach(|| self.wait(timeout)) else {
+                return Ok(None);
+            };
+            let (server_name, server_port) = self.bound.lock().clone();
+            let mount = Mount {
+                script_name: &self.script_name,
+                server_name: &server_name,
+                server_port,
+                trusted_proxies: &self.trusted_proxies,
+            };
+            let exchange = WsgiExchange {
+                reply: Mutex::new(Some(pending.reply)),
+                completions: Arc::clone(&self.completions),
+            };
+            let Some(pairs) = environ(&pending.head, pending.peer, pending.body.len(), &mount)
+            else {
+                exchange.deliver(NativeResponse::detail(StatusCode::NOT_FOUND, "Not Found"));
+                continue;
+            };
+            let dict = self.base_environ.bind(py).copy()?;
+            for (key, value) in &pairs {
+                dict.set_item(key.as_str(), value.as_str())?;
+            }
+            let input = WsgiInput::new(pending.body)?;
+            dict.set_item(pyo3::intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
+            return Ok(Some((dict, exchange)));
+        }
+    }
+
+    /// True once SIGTERM/SIGINT (or `request_shutdown`) asked the server to stop.
+    #[getter]
+    fn shutdown_requested(&self) -> bool {
+        self.handoff.shutdown_requested()
+    }
+
+    fn request_shutdown(&self) {
+        self.handoff.request_shutdown();
+        self.arrived.notify_all();
+    }
+
+    /// Stops accepting; connections close after their current request.
+    fn begin_shutdown(&self) {
+        if let Some(server) = self.server.lock().as_ref() {
+            server.begin_shutdown();
+        }
+    }
+
+    /// Waits (without the GIL) up to `timeout` seconds for connections to end, then stops.
+    fn finish_shutdown(&self, py: Python<'_>, timeout: f64) {
+        let server = self.server.lock().take();
+        if let Some(mut server) = server {
+            py.detach(|| server.finish_shutdown(Duration::from_secs_f64(timeout.max(0.0))));
+        }
+    }
+
+    /// Requests not answered yet.
+    fn in_flight(&self) -> usize {
+        self.server.lock().as_ref().map_or(0, |server| {
+            server
+                .stats()
+                .in_flight
+                .load(std::sync::atomic::Ordering::SeqCst)
+        })
+    }
+}
+
+impl WsgiServer {
+    fn wait(&self, timeout: Duration) -> Option<PendingRequest> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(pending) = self.ready.lock().pop_front() {
+                return Some(pending);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            let left = deadline - now;
+            match self.intake.try_lock() {
+                Some(_watching) => {
+                    if !self.handoff.shutdown_requested() {
+                        poll_readable(self.handoff.fileno(), left.min(Duration::from_millis(250)));
+                    }
+                    let mut batch = Vec::new();
+                    self.handoff.take_batch(&mut batch);
+                    if !self.handoff.shutdown_requested() {
+                        self.handoff.finish_batch();
+                    }
+                    if batch.is_empty() {
+                        if self.handoff.shutdown_requested() {
+                            // Draining: nothing new arrives through the doorbell.
+                            let mut ready = self.ready.lock();
+                            if ready.is_empty() {
+                                self.arrived
+                                    .wait_for(&mut ready, left.min(Duration::from_millis(50)));
+                            }
+                        }
+                        continue;
+                    }
+                    let mut ready = self.ready.lock();
+                    let count = batch.len();
+                    ready.extend(batch);
+                    drop(ready);
+                    for _ in 0..count {
+                        self.arrived.notify_one();
+                    }
+                }
+                None => {
+                    let mut ready = self.ready.lock();
+                    if ready.is_empty() {
+                        self.arrived
+                            .wait_for(&mut ready, left.min(Duration::from_millis(250)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn poll_readable(fd: i32, timeout: Duration) {
+    let mut poll_fd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = i32::try_from(timeout.as_millis())
+        .unwrap_or(i32::MAX)
+        .max(1);
+    // SAFETY: one valid pollfd on the stack for the duration of the call.
+    unsafe {
+        libc::poll(&mut poll_fd, 1, millis);
+    }
+}
+
+/// The way to answer one WSGI request.
+#[pyclass(
+    module = "hyperdjango._hyperdjango_native",
+    name = "WsgiExchange",
+    frozen
+)]
+pub struct WsgiExchange {
+    reply: Mutex<Option<oneshot::Sender<NativeResponse>>>,
+    completions: Arc<Completions>,
+}
+
+impl WsgiExchange {
+    fn deliver(&self, response: NativeResponse) -> bool {
+        match self.reply.lock().take() {
+            Some(reply) => {
+                self.completions.deliver(reply, response);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn answer(&self, response: NativeResponse) -> PyResult<()> {
+        if self.deliver(response) {
+            Ok(())
+        } else {
+            Err(PyRuntimeError::new_err("this request was already answered"))
+        }
+    }
+}
+
+fn head_of(status: u16, headers: &Bound<'_, PyList>) -> PyResult<(StatusCode, HeaderMap)> {
+    let status = StatusCode::from_u16(status)
+        .ok()
+        .filter(|status| (100..=599).contains(&status.as_u16()))
+        .ok_or_else(|| PyValueError::new_err(format!("invalid response status {status}")))?;
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for pair in headers.iter() {
+        let (name, value): (Bound<'_, PyString>, Bound<'_, PyString>) = pair.extract()?;
+        let (name, value) = validated_header(name.to_str()?, value.to_str()?)?;
+        map.append(name, value);
+    }
+    Ok((status, map))
+}
+
+#[pymethods]
+impl WsgiExchange {
+    /// Answers with a complete body (sent with Content-Length).
+    fn respond(
+        &self,
+        status: u16,
+        headers: &Bound<'_, PyList>,
+        body: &Bound<'_, PyBytes>,
+    ) -> PyResult<()> {
+        let (status, headers) = head_of(status, headers)?;
+        self.answer(NativeResponse {
+            status,
+            headers,
+            body: ResponseBody::full(Bytes::copy_from_slice(body.as_bytes())),
+        })
+    }
+
+    /// Sends the head now; the body follows through the returned sender, chunk by chunk.
+    fn start_stream(
+        &self,
+        py: Python<'_>,
+        status: u16,
+        headers: &Bound<'_, PyList>,
+    ) -> PyResult<Py<StreamSender>> {
+        let (status, headers) = head_of(status, headers)?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_QUEUE);
+        self.answer(NativeResponse {
+            status,
+            headers,
+            body: ResponseBody::Stream(receiver),
+        })?;
+        Py::new(py, StreamSender::new(sender))
+    }
+
+    /// Sends `length` bytes (to the end when None) of the open file `fd` from
+    /// `offset`, from disk by the I/O threads (`wsgi.file_wrapper`). The
+    /// descriptor is duplicated: the caller still closes its file.
+    #[pyo3(signature = (status, headers, fd, offset, length=None))]
+    fn send_file(
+        &self,
+        status: u16,
+        headers: &Bound<'_, PyList>,
+        fd: i32,
+        offset: u64,
+        length: Option<u64>,
+    ) -> PyResult<()> {
+        let (status, headers) = head_of(status, headers)?;
+        // SAFETY: dup has no memory-safety preconditions; the result is checked.
+        let copy = unsafe { libc::dup(fd) };
+        if copy < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        // SAFETY: `copy` is a fresh descriptor that nothing else owns.
+        let mut file = unsafe { File::from_raw_fd(copy) };
+        let size = file.metadata()?.len();
+        file.seek(SeekFrom::Start(offset))?;
+        let available = size.saturating_sub(offset);
+        let length = length.map_or(available, |length| length.min(available));
+        self.answer(NativeResponse {
+            status,
+            headers,
+            body: ResponseBody::file(file, length),
+        })
+    }
+}
+
+enum Source {
+    Memory(Bytes),
+    /// A large body spooled to disk as it arrived; the file is removed when
+    /// the request ends (the spool guard is dropped with this input).
+    File {
+        reader: BufReader<File>,
+        _spool: SpooledBody,
+    },
+}
+
+/// `wsgi.input`: the request body, from memory or from its spool file.
+#[pyclass(module = "hyperdjango._hyperdjango_native", name = "WsgiInput", frozen)]
+pub struct WsgiInput {
+    state: Mutex<(Source, u64)>,
+    length: u64,
+}
+
+impl WsgiInput {
+    fn new(body: RequestBody) -> PyResult<WsgiInput> {
+        let length = body.len();
+        let source = match body {
+            RequestBody::Memory(bytes) => Source::Memory(bytes),
+            RequestBody::Spooled(spooled) => {
+                let file = File::open(spooled.path())?;
+                Source::File {
+                    reader: BufReader::with_capacity(64 * 1024, file),
+                    _spool: spooled,
+                }
+            }
+        };
+        Ok(WsgiInput {
+            state: Mutex::new((source, 0)),
+            length,
+        })
+    }
+
+    fn take(&self, limit: Option<usize>, line: bool) -> PyResult<Vec<u8>> {
+        let mut state = self.state.lock();
+        let (source, position) = &mut *state;
+        let remaining = (self.length - *position) as usize;
+        let wanted = limit.map_or(remaining, |limit| limit.min(remaining));
+        let out = match source {
+            Source::Memory(bytes) => {
+                let start = *position as usize;
+                let window = &bytes[start..start + wanted];
+                let end = if line {
+                    memchr::memchr(b'\n', window).map_or(wanted, |index| index + 1)
+                } else {
+                    wanted
+                };
+                window[..end].to_vec()
+            }
+            Source::File { reader, .. } => {
+                let mut out = Vec::with_capacity(if line { 128 } else { wanted });
+                let mut limited = reader.by_ref().take(wanted as u64);
+                if line {
+                    limited.read_until(b'\n', &mut out)?;
+                } else {
+                    limited.read_to_end(&mut out)?;
+                }
+                out
+            }
+        };
+        *position += out.len() as u64;
+        Ok(out)
+    }
+}
+
+fn limit_of(size: Option<i64>) -> Option<usize> {
+    size.filter(|size| *size >= 0).map(|size| size as usize)
+}
+
+#[pymethods]
+impl WsgiInput {
+    /// Up to `size` bytes (all that is left when omitted or negative).
+    #[pyo3(signature = (size=None))]
+    fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
+        let data = py.detach(|| self.take(limit_of(size), false))?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    /// One line, including its `\n` (at most `size` bytes).
+    #[pyo3(signature = (size=None))]
+    fn readline<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
+        let data = py.detach(|| self.take(limit_of(size), true))?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    /// The remaining lines (stopping once `hint` bytes were read, if given).
+    #[pyo3(signature = (hint=None))]
+    fn readlines<'py>(&self, py: Python<'py>, hint: Option<i64>) -> PyResult<Bound<'py, PyList>> {
+        let lines = PyList::empty(py);
+        let mut total = 0usize;
+        loop {
+            let line = self.take(None, true)?;
+            if line.is_empty() {
+                break;
+            }
+            total += line.len();
+            lines.append(PyBytes::new(py, &line))?;
+            if limit_of(hint).is_some_and(|hint| hint > 0 && total >= hint) {
+                break;
+            }
+        }
+        Ok(lines)
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let line = self.take(None, true)?;
+        Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
+    }
+}

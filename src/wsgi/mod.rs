@@ -1,0 +1,248 @@
+//! The PEP 3333 environ, built from a parsed request head (no PyO3 here; the
+//! binding turns the pairs into a Python dict).
+//!
+//! It follows what gunicorn gives for the same request, so a Django project
+//! sees the same `request.META`: header names containing `_` are dropped (they
+//! could be confused with `-` ones), repeated headers are joined with `,`,
+//! `Content-Type`/`Content-Length` are not `HTTP_*`, `PATH_INFO` is the
+//! percent-decoded path as latin-1 "bytes in a str", `SERVER_NAME`/`SERVER_PORT`
+//! are the listening address. Unlike gunicorn, `REMOTE_ADDR` and
+//! `wsgi.url_scheme` believe `X-Forwarded-For`/`-Proto` from trusted proxies
+//! (the app's `trusted_proxies`), and a chunked body (already decoded whole)
+//! gets a `CONTENT_LENGTH`, since Django reads no body without one.
+
+use std::net::SocketAddr;
+
+use crate::http::head::RequestHead;
+use crate::http::proxy::TrustedProxies;
+
+/// Where the request arrived and how the application is mounted.
+pub struct Mount<'a> {
+    /// `SCRIPT_NAME`: the prefix the application is mounted under ("" for the root).
+    pub script_name: &'a str,
+    pub server_name: &'a str,
+    pub server_port: u16,
+    pub trusted_proxies: &'a TrustedProxies,
+}
+
+/// The request's environ as `(key, value)` pairs of text (latin-1 code points
+/// for byte strings, as PEP 3333 requires). `None` when the path is not under
+/// `SCRIPT_NAME` (answered 404).
+pub fn environ(
+    head: &RequestHead,
+    peer: SocketAddr,
+    body_length: u64,
+    mount: &Mount<'_>,
+) -> Option<Vec<(String, String)>> {
+    let path = head.path();
+    let path_info = path.strip_prefix(mount.script_name)?;
+    let mut pairs: Vec<(String, String)> = Vec::with_capacity(16 + head.header_count());
+    pairs.push(("REQUEST_METHOD".into(), head.method().as_str().to_owned()));
+    pairs.push(("SCRIPT_NAME".into(), mount.script_name.to_owned()));
+    pairs.push(("PATH_INFO".into(), latin1(&percent_decode_bytes(path_info))));
+    pairs.push(("QUERY_STRING".into(), head.query().unwrap_or("").to_owned()));
+    pairs.push(("RAW_URI".into(), head.target().to_owned()));
+    let protocol = match head.version() {
+        http::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
+    pairs.push(("SERVER_PROTOCOL".into(), protocol.to_owned()));
+    pairs.push(("SERVER_NAME".into(), mount.server_name.to_owned()));
+    pairs.push(("SERVER_PORT".into(), mount.server_port.to_string()));
+
+    let forwarded_for = head
+        .header_values("x-forwarded-for")
+        .filter_map(|value| std::str::from_utf8(value).ok());
+    let client = mount.trusted_proxies.client_ip(peer.ip(), forwarded_for);
+    pairs.push(("REMOTE_ADDR".into(), client.to_string()));
+    pairs.push(("REMOTE_PORT".into(), peer.port().to_string()));
+    let forwarded_proto = head
+        .header_values("x-forwarded-proto")
+        .filter_map(|value| std::str::from_utf8(value).ok());
+    let secure = mount.trusted_proxies.is_secure(peer.ip(), forwarded_proto);
+    pairs.push((
+        "wsgi.url_scheme".into(),
+        if secure { "https" } else { "http" }.into(),
+    ));
+
+    let fixed = pairs.len();
+    let mut content_length = None;
+    for (name, value) in head.headers() {
+        if name.contains('_') {
+            continue;
+        }
+        let value = latin1(value);
+        if name.eq_ignore_ascii_case("content-type") {
+            set(&mut pairs, fixed, "CONTENT_TYPE".into(), value);
+            continue;
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            content_length = Some(value);
+            continue;
+        }
+        let mut key = String::with_capacity(5 + name.len());
+        key.push_str("HTTP_");
+        key.extend(name.chars().map(|character| match character {
+            '-' => '_',
+            other => other.to_ascii_uppercase(),
+        }));
+        match pairs[fixed..]
+            .iter_mut()
+            .find(|(existing, _)| *existing == key)
+        {
+            Some((_, joined)) => {
+                joined.push(',');
+                joined.push_str(&value);
+            }
+            None => pairs.push((key, value)),
+        }
+    }
+    match content_length {
+        Some(length) => pairs.push(("CONTENT_LENGTH".into(), length)),
+        // Chunked: the body is already whole, so its length is known.
+        None if body_length > 0 => pairs.push(("CONTENT_LENGTH".into(), body_length.to_string())),
+        None => {}
+    }
+    Some(pairs)
+}
+
+fn set(pairs: &mut Vec<(String, String)>, from: usize, key: String, value: String) {
+    match pairs[from..]
+        .iter_mut()
+        .find(|(existing, _)| *existing == key)
+    {
+        Some((_, old)) => *old = value,
+        None => pairs.push((key, value)),
+    }
+}
+
+/// Bytes as a str of the same code points (ISO-8859-1), PEP 3333's "bytes in a str".
+pub fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&byte| byte as char).collect()
+}
+
+/// `%XX` escapes decoded to bytes; anything malformed is kept as sent
+/// (as Python's `urllib.parse.unquote_to_bytes`).
+pub fn percent_decode_bytes(input: &str) -> std::borrow::Cow<'_, [u8]> {
+    if !input.contains('%') {
+        return std::borrow::Cow::Borrowed(input.as_bytes());
+    }
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' && index + 2 < bytes.len() {
+            let high = (bytes[index + 1] as char).to_digit(16);
+            let low = (bytes[index + 2] as char).to_digit(16);
+            if let (Some(high), Some(low)) = (high, low) {
+                out.push((high * 16 + low) as u8);
+                index += 3;
+                continue;
+            }
+        }
+        out.push(bytes[index]);
+        index += 1;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::head::HeadLimits;
+    use bytes::BytesMut;
+
+    fn head(text: &str) -> RequestHead {
+        let mut buffer = BytesMut::from(text.as_bytes());
+        RequestHead::parse(&mut buffer, &HeadLimits::default())
+            .expect("valid head")
+            .expect("complete head")
+    }
+
+    fn environ_of(text: &str, peer: &str, body: u64) -> Vec<(String, String)> {
+        let proxies = TrustedProxies::default();
+        let mount = Mount {
+            script_name: "",
+            server_name: "127.0.0.1",
+            server_port: 8000,
+            trusted_proxies: &proxies,
+        };
+        environ(&head(text), peer.parse().expect("peer"), body, &mount).expect("mounted")
+    }
+
+    fn get<'e>(pairs: &'e [(String, String)], key: &str) -> Option<&'e str> {
+        pairs
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.as_str())
+    }
+
+    #[test]
+    fn follows_pep_3333_like_gunicorn() {
+        let pairs = environ_of(
+            "POST /caf%C3%A9/a%2Fb?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8000\r\n\
+             Content-Type: text/plain\r\nContent-Length: 5\r\nX-Custom: one\r\n\
+             x-custom: two\r\nX_Sneaky: dropped\r\nCookie: a=1\r\n\r\n",
+            "192.0.2.1:5555",
+            5,
+        );
+        assert_eq!(get(&pairs, "REQUEST_METHOD"), Some("POST"));
+        // UTF-8 bytes tunnelled through latin-1; %2F decoded like gunicorn does.
+        assert_eq!(get(&pairs, "PATH_INFO"), Some("/caf\u{c3}\u{a9}/a/b"));
+        assert_eq!(get(&pairs, "QUERY_STRING"), Some("x=1&y=%20"));
+        assert_eq!(get(&pairs, "CONTENT_TYPE"), Some("text/plain"));
+        assert_eq!(get(&pairs, "CONTENT_LENGTH"), Some("5"));
+        assert_eq!(get(&pairs, "HTTP_X_CUSTOM"), Some("one,two"));
+        assert_eq!(get(&pairs, "HTTP_X_SNEAKY"), None);
+        assert_eq!(get(&pairs, "HTTP_CONTENT_TYPE"), None);
+        assert_eq!(get(&pairs, "HTTP_HOST"), Some("example.com:8000"));
+        assert_eq!(get(&pairs, "HTTP_COOKIE"), Some("a=1"));
+        assert_eq!(get(&pairs, "REMOTE_ADDR"), Some("192.0.2.1"));
+        assert_eq!(get(&pairs, "REMOTE_PORT"), Some("5555"));
+        assert_eq!(get(&pairs, "SERVER_NAME"), Some("127.0.0.1"));
+        assert_eq!(get(&pairs, "SERVER_PORT"), Some("8000"));
+        assert_eq!(get(&pairs, "SERVER_PROTOCOL"), Some("HTTP/1.1"));
+        assert_eq!(get(&pairs, "wsgi.url_scheme"), Some("http"));
+    }
+
+    #[test]
+    fn believes_forwarded_headers_only_from_trusted_proxies() {
+        let text = "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.9\r\n\
+                    X-Forwarded-Proto: https\r\n\r\n";
+        let trusted = environ_of(text, "127.0.0.1:1000", 0);
+        assert_eq!(get(&trusted, "REMOTE_ADDR"), Some("203.0.113.9"));
+        assert_eq!(get(&trusted, "wsgi.url_scheme"), Some("https"));
+        let untrusted = environ_of(text, "198.51.100.4:1000", 0);
+        assert_eq!(get(&untrusted, "REMOTE_ADDR"), Some("198.51.100.4"));
+        assert_eq!(get(&untrusted, "wsgi.url_scheme"), Some("http"));
+        assert_eq!(get(&untrusted, "CONTENT_LENGTH"), None);
+    }
+
+    #[test]
+    fn chunked_bodies_get_their_decoded_length_and_script_name_is_stripped() {
+        let text = "POST /app/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(
+            get(&environ_of(text, "10.0.0.1:1", 42), "CONTENT_LENGTH"),
+            Some("42")
+        );
+        let proxies = TrustedProxies::default();
+        let mount = Mount {
+            script_name: "/app",
+            server_name: "h",
+            server_port: 1,
+            trusted_proxies: &proxies,
+        };
+        let peer = "10.0.0.1:1".parse().expect("peer");
+        let pairs = environ(&head(text), peer, 0, &mount).expect("mounted");
+        assert_eq!(get(&pairs, "SCRIPT_NAME"), Some("/app"));
+        assert_eq!(get(&pairs, "PATH_INFO"), Some("/x"));
+        let outside = head("GET /other HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(environ(&outside, peer, 0, &mount).is_none());
+    }
+
+    #[test]
+    fn malformed_escapes_are_kept() {
+        assert_eq!(&*percent_decode_bytes("/a%zz%4"), b"/a%zz%4");
+        assert_eq!(&*percent_decode_bytes("/%41%ff"), b"/A\xff");
+    }
+}
