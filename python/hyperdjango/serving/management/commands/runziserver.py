@@ -1,0 +1,126 @@
+"""``manage.py runziserver [addr:port]``: the project's WSGI_APPLICATION on the native server.
+
+Flags follow ``runserver`` (``--ipv6``, ``--noreload``, ``--nostatic``,
+``--insecure``, ``--skip-checks``), plus ``--threads`` (the view thread pool),
+``--prod`` (production: no reloader, no static files, no tracebacks in 500s)
+and ``--max-body-size``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import CommandError
+from django.core.management.commands.runserver import Command as RunserverCommand
+from django.db import connections
+from django.utils import autoreload
+
+from hyperdjango.wsgi import DEFAULT_MAX_BODY_SIZE, serve_wsgi
+
+ERRORS = {
+    errno.EACCES: "You don't have permission to access that port.",
+    errno.EADDRINUSE: "That port is already in use.",
+    errno.EADDRNOTAVAIL: "That IP address can't be assigned to.",
+}
+
+
+class Command(RunserverCommand):
+    help = "Serves the project's WSGI application on hyperdjango's native HTTP server."
+
+    def add_arguments(self, parser: Any) -> None:
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=16,
+            help="Size of the thread pool that runs views (default 16).",
+        )
+        parser.add_argument(
+            "--prod",
+            action="store_true",
+            help="Production mode: no auto-reloader, no static files, no tracebacks in 500s.",
+        )
+        parser.add_argument(
+            "--max-body-size",
+            type=int,
+            default=DEFAULT_MAX_BODY_SIZE,
+            help="Largest accepted request body in bytes (413 beyond; bodies over 1 MB go to disk).",
+        )
+        parser.add_argument(
+            "--nostatic",
+            action="store_false",
+            dest="use_static_handler",
+            help="Do not serve static files (as runserver --nostatic).",
+        )
+        parser.add_argument(
+            "--insecure",
+            action="store_true",
+            dest="insecure_serving",
+            help="Serve static files even if DEBUG is False (as runserver --insecure).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        threads = options["threads"]
+        if threads < 1:
+            raise CommandError(f"--threads must be at least 1, not {threads}.")
+        if options["max_body_size"] < 0:
+            raise CommandError("--max-body-size must not be negative.")
+        if options["prod"]:
+            options["use_reloader"] = False
+        super().handle(*args, **options)
+
+    def get_handler(self, *args: Any, **options: Any) -> Any:
+        """The WSGI_APPLICATION, wrapped to serve static files as runserver does."""
+        handler = super().get_handler(*args, **options)
+        serve_static = options.get("use_static_handler", True) and not options.get("prod")
+        if (
+            serve_static
+            and (settings.DEBUG or options.get("insecure_serving"))
+            and "django.contrib.staticfiles" in settings.INSTALLED_APPS
+        ):
+            from django.contrib.staticfiles.handlers import StaticFilesHandler
+
+            return StaticFilesHandler(handler)
+        return handler
+
+    def inner_run(self, *args: Any, **options: Any) -> None:
+        autoreload.raise_last_exception()
+        if not options["skip_checks"]:
+            self.stdout.write("Performing system checks...\n\n")
+            self.check(display_num_errors=True)
+        self.check_migrations()
+        for connection in connections.all(initialized_only=True):
+            connection.close()
+        handler = self.get_handler(*args, **options)
+        try:
+            serve_wsgi(
+                handler,
+                self.addr,
+                int(self.port),
+                threads=options["threads"],
+                prod=options["prod"],
+                max_body_size=options["max_body_size"],
+                script_name=os.environ.get("SCRIPT_NAME", "").rstrip("/"),
+                name=settings.SETTINGS_MODULE or "django",
+                on_ready=self.ready,
+            )
+        except OSError as error:
+            text = ERRORS.get(error.errno or 0, str(error))
+            self.stderr.write(f"Error: {text}")
+            # Inside the reloader this runs on a thread, where sys.exit would not end the process.
+            os._exit(1)
+
+    def ready(self, host: str, port: int) -> None:
+        shown = f"[{host}]" if ":" in host else host
+        self.stdout.write(
+            f"{datetime.now().strftime('%B %d, %Y - %X')}\n"
+            f"Django version {self.get_version()}, using settings {settings.SETTINGS_MODULE!r}\n"
+            f"Starting hyperdjango server at http://{shown}:{port}/\n"
+            "Quit the server with CONTROL-C."
+        )
+        sys.stdout.flush()
