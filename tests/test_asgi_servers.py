@@ -274,3 +274,25 @@ def test_failing_startup_hook_is_reported(kind: str) -> None:
         running = serve(kind, {"STARTUP_FAIL": "1"})
         running.stop()
     assert "database unreachable" in str(failure.value)
+
+
+@pytest.mark.parametrize("kind", ["native", "uvicorn", "daphne"])
+def test_middleware_wraps_handlers_and_router_answers(kind: str) -> None:
+    running = serve(kind, {"MIDDLEWARE": "1"})
+    try:
+        with running.client() as client:
+            tagged = client.get("/state")
+            assert tagged.json() == {"tagged": "yes"}
+            assert tagged.headers["x-middleware"] == "outer"
+            missing = client.get("/nowhere")
+            assert (missing.status_code, missing.headers["x-middleware"]) == (404, "outer")
+            refused = client.get("/", headers={"x-refuse": "1"})
+            assert (refused.status_code, refused.json()) == (403, {"refused": True})
+            assert refused.headers["x-middleware"] == "outer"
+            assert client.get("/sync").json()["thread"].startswith("hyperdjango-sync")
+            with client.stream("GET", "/stream") as streamed:
+                assert streamed.headers["x-middleware"] == "outer"
+                assert b"".join(streamed.iter_bytes()) == b"abc"
+            assert client.get("/boom").status_code == 500
+    finally:
+        running.stop()

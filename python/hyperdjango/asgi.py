@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _hyperdjango_native as _native
 from .exceptions import HTTPException
-from .response import FileResponse, StreamResponse
+from .response import FileResponse, Response, StreamResponse
 
 if TYPE_CHECKING:
     from .app import HyperApp
@@ -75,6 +75,7 @@ class ASGIAdapter:
             max_workers=app.sync_workers, thread_name_prefix="hyperdjango-sync"
         )
         self.targets = app.router._native_targets()
+        self.chain: Any = None
         self.started = False
         self.startup_lock: asyncio.Lock | None = None
         self.created = time.monotonic()
@@ -190,20 +191,24 @@ class ASGIAdapter:
 
         resolution = self.app.router._table.resolve(method, path)
         outcome = resolution[0]
-        if outcome == "not_found":
-            return await self.detail(send, 404, "Not Found", method)
-        if outcome == "method_not_allowed":
-            allow = [(b"allow", resolution[1].encode())]
-            if method == "OPTIONS":
-                return await self.send_whole(send, method, 204, allow, b"")
-            return await self.detail(send, 405, "Method Not Allowed", method, allow)
-        if outcome == "redirect":
-            # The router's location is already safe (encoded, no leading //);
-            # the query is echoed too, so it is encoded the same way.
-            location = resolution[1] + ("?" + _quote_query(query) if query else "")
-            return await self.detail(
-                send, 308, "Permanent Redirect", method, [(b"location", location.encode())]
+        if outcome != "found":
+            answer = _router_answer(resolution, method, query)
+            if not self.app.middleware:
+                status, detail, extra = answer
+                if detail is None:
+                    return await self.send_whole(send, method, status, extra, b"")
+                return await self.detail(send, status, detail, method, extra)
+            # With middleware the router's answer goes through it, as natively.
+            body = await self.read_body(scope, receive, send, method)
+            if body is None:
+                return
+            endpoint: Any = _as_response(answer)
+            request = await self.request(
+                scope, receive, send, method, raw_path, query, None, body, endpoint
             )
+            if request is not None:
+                await self.through_middleware(scope, receive, send, method, request)
+            return
         route_id: int = resolution[1]
         if route_id >= len(self.targets):  # routes added after the first request
             self.targets = self.app.router._native_targets()
@@ -219,11 +224,14 @@ class ASGIAdapter:
         body = await self.read_body(scope, receive, send, method)
         if body is None:
             return
+        endpoint = (handler, is_async) if self.app.middleware else None
         request = await self.request(
-            scope, receive, send, method, raw_path, query, kwargs or None, body
+            scope, receive, send, method, raw_path, query, kwargs or None, body, endpoint
         )
         if request is None:
             return
+        if self.app.middleware:
+            return await self.through_middleware(scope, receive, send, method, request)
         try:
             if is_async:
                 result = handler(request, **kwargs)
@@ -241,6 +249,31 @@ class ASGIAdapter:
                         "is not an async def handler; declare it with async def"
                     )
         except Exception as error:  # noqa: BLE001 - every failure becomes an error answer
+            result = self.error_response(request, error)
+        await self.respond(scope, receive, send, method, request, result)
+
+    async def through_middleware(
+        self, scope: Scope, receive: Receive, send: Send, method: str, request: Any
+    ) -> None:
+        """Run the app's middleware chain (compiled once, on this loop) for ``request``."""
+        if self.chain is None:
+            from .middleware import compile_chain
+
+            self.app._serving = True  # as natively: no app.use() once serving
+            self.chain = compile_chain(
+                list(self.app.middleware),
+                asyncio.get_running_loop(),
+                self.executor,
+                self.error_response,
+            )
+        try:
+            result = await self.chain(request)
+            if not isinstance(result, Response):
+                raise TypeError(
+                    f"middleware returned a {type(result).__name__}, not a Response: return the "
+                    "response from `await call_next(request)` or a Response of your own"
+                )
+        except Exception as error:  # noqa: BLE001 - the outermost middleware failed
             result = self.error_response(request, error)
         await self.respond(scope, receive, send, method, request, result)
 
@@ -287,6 +320,7 @@ class ASGIAdapter:
         query: bytes,
         kwargs: dict[str, Any] | None,
         body: bytes,
+        endpoint: Any = None,
     ) -> Any:
         client = scope.get("client")
         server = scope.get("server")
@@ -303,6 +337,7 @@ class ASGIAdapter:
                 scope.get("http_version") == "1.0",
                 host,
                 kwargs,
+                endpoint,
             )
         except HTTPException as refusal:
             await self.detail(send, refusal.status_code, str(refusal.detail), method)
@@ -448,6 +483,32 @@ class ASGIAdapter:
             }
         )
         await self.send_whole(send, method, 200, list(JSON), body)
+
+
+def _router_answer(
+    resolution: tuple[Any, ...], method: str, query: bytes
+) -> tuple[int, str | None, list[tuple[bytes, bytes]]]:
+    """The router's own answer as ``(status, detail or None for no body, headers)``."""
+    outcome = resolution[0]
+    if outcome == "method_not_allowed":
+        allow = [(b"allow", resolution[1].encode())]
+        if method == "OPTIONS":
+            return 204, None, allow
+        return 405, "Method Not Allowed", allow
+    if outcome == "redirect":
+        # The router's location is already safe (encoded, no leading //);
+        # the query is echoed too, so it is encoded the same way.
+        location = resolution[1] + ("?" + _quote_query(query) if query else "")
+        return 308, "Permanent Redirect", [(b"location", location.encode())]
+    return 404, "Not Found", []
+
+
+def _as_response(answer: tuple[int, str | None, list[tuple[bytes, bytes]]]) -> Response:
+    status, detail, extra = answer
+    headers = [(name.decode(), value.decode("latin-1")) for name, value in extra]
+    if detail is None:
+        return Response(b"", status, headers)
+    return Response.json({"detail": detail}, status, headers)
 
 
 def _add_security_headers(headers: list[Any]) -> None:

@@ -19,7 +19,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use tokio::sync::oneshot;
 
 use super::helpers::http_error;
-use super::request::Request;
+use super::request::{Endpoint, Request};
 use super::response::{convert_result, status_and_headers};
 use crate::http::head::{HeadLimits, RequestHead};
 use crate::http::proxy::TrustedProxies;
@@ -60,7 +60,9 @@ impl AsgiBridge {
 
     /// A native `Request` from an ASGI HTTP scope's parts and the whole body.
     /// A head the native parser refuses raises `HTTPException(400/431)`.
-    #[pyo3(signature = (method, raw_path, query_string, headers, body, client, secure, http_10, host, path_params=None))]
+    /// With middleware, `endpoint` is what the chain's innermost `call_next`
+    /// runs: `(handler, is_async)`, or the router's own answer as a `Response`.
+    #[pyo3(signature = (method, raw_path, query_string, headers, body, client, secure, http_10, host, path_params=None, endpoint=None))]
     #[allow(clippy::too_many_arguments)]
     fn request(
         &self,
@@ -75,6 +77,7 @@ impl AsgiBridge {
         http_10: bool,
         host: &str,
         path_params: Option<Py<PyDict>>,
+        endpoint: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Request> {
         let mut head = BytesMut::with_capacity(256);
         head.extend_from_slice(method.as_bytes());
@@ -148,10 +151,19 @@ impl AsgiBridge {
             reply,
             router_answer: None,
         };
-        Ok(
-            Request::new(pending, path_params, Arc::clone(&self.trusted_proxies))
-                .with_secure_transport(secure),
-        )
+        let request = Request::new(pending, path_params, Arc::clone(&self.trusted_proxies))
+            .with_secure_transport(secure);
+        let endpoint = match endpoint {
+            None => Endpoint::Direct,
+            Some(target) => match target.extract::<(Py<PyAny>, bool)>() {
+                Ok((handler, is_async)) => Endpoint::Handler { handler, is_async },
+                Err(_) => {
+                    let answer = convert_result(target, request.head())?;
+                    Endpoint::RouterAnswer(parking_lot::Mutex::new(Some(answer)))
+                }
+            },
+        };
+        Ok(request.with_endpoint(endpoint))
     }
 
     /// A handler's result as `(status, [(name, value)], body)`: `body` is

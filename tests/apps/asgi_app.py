@@ -34,6 +34,27 @@ def _mark(text: str) -> None:
             file.write(text + "\n")
 
 
+if os.environ.get("MIDDLEWARE") == "1":
+
+    @app.use
+    async def tag(request, call_next):
+        request.state.tagged = "yes"
+        response = await call_next(request)
+        response.headers["x-middleware"] = "outer"
+        return response
+
+    @app.use
+    async def refuse(request, call_next):
+        if request.headers.get("x-refuse"):
+            return Response.json({"refused": True}, status=403)
+        return await call_next(request)
+
+
+@app.get("/state")
+async def state_view(request):
+    return {"tagged": getattr(request.state, "tagged", None)}
+
+
 @app.on_startup
 async def startup():
     if os.environ.get("STARTUP_FAIL"):
