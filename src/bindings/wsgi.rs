@@ -71,7 +71,7 @@ impl WsgiServer {
         worker_threads: Option<usize>,
     ) -> PyResult<Self> {
         let trusted_proxies =
-            TrustedProxies::parse(&trusted_proxies).map_err(PyValueError::new_err)?;
+            Arc::new(TrustedProxies::parse(&trusted_proxies).map_err(PyValueError::new_err)?);
         if !script_name.is_empty() && (!script_name.starts_with('/') || script_name.ends_with('/'))
         {
             return Err(PyValueError::new_err(format!(
@@ -83,6 +83,7 @@ impl WsgiServer {
         config.max_body_size = max_body_size;
         config.catch_all = true;
         config.spool_every_body = true;
+        config.trusted_proxies = Arc::clone(&trusted_proxies);
         if let Some(threads) = worker_threads {
             config.worker_threads = threads.max(1);
         }
@@ -92,7 +93,7 @@ impl WsgiServer {
                 Handoff::new().map_err(|error| PyOSError::new_err(error.to_string()))?,
             ),
             completions: Arc::new(Completions::default()),
-            trusted_proxies: Arc::new(trusted_proxies),
+            trusted_proxies,
             script_name,
             base_environ,
             server: Mutex::new(None),
