@@ -3,7 +3,7 @@
 #   make run    build the native extension (release) and serve examples/hello.py on 127.0.0.1:8000
 #   make test   build, then cargo test (pure-Rust core) and pytest (real servers, real clients)
 #   make bench  build, then the end-to-end load benchmark against peers (bench/) and criterion benches
-#   make lint   clippy, rustfmt --check, ruff
+#   make lint   clippy, rustfmt --check, ruff (check + format --check), mypy, stubtest of the .pyi
 #   make fmt    rustfmt and ruff format
 
 PYTHON ?= python3
@@ -46,10 +46,14 @@ bench: build
 	$(PY) -m pytest -q bench/test_router_resolve.py --benchmark-only -p no:cacheprovider
 	cargo bench --no-default-features
 
-lint: $(STAMP)
+# Stubtest imports the built extension, so lint builds it first (the same build `make test` uses).
+lint: build
 	cargo clippy --all-targets -- -D warnings
 	cargo fmt --check
 	$(VENV)/bin/ruff check python tests examples bench
+	$(VENV)/bin/ruff format --check python tests examples bench
+	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest --ignore-disjoint-bases hyperdjango._hyperdjango_native
 
 fmt: $(STAMP)
 	cargo fmt

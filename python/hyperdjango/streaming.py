@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any
 
 logger = logging.getLogger("hyperdjango.error")
@@ -61,7 +61,7 @@ def close_abandoned() -> None:
             task.cancel()
 
 
-async def _chunks(source: Any) -> AsyncIterator[Any]:
+async def _chunks(source: Any) -> AsyncGenerator[Any, None]:
     if isinstance(source, AsyncIterable):
         async for chunk in source:
             yield chunk

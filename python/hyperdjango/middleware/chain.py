@@ -46,7 +46,7 @@ def check_middleware(middleware: object) -> None:
             f"app.use() takes an async function or an object with an async __call__, "
             f"not {type(middleware).__name__}"
         )
-    function = middleware
+    function: Any = middleware
     while isinstance(function, functools.partial):
         function = function.func
     if inspect.iscoroutinefunction(function):

@@ -39,7 +39,7 @@ class NativeMiddleware:
 
 def native_stages(middlewares: list[Any]) -> tuple[list[Any], list[Any]]:
     """Split off the leading run of natively runnable built-ins."""
-    stages = []
+    stages: list[Any] = []
     for index, middleware in enumerate(middlewares):
         stage = getattr(middleware, "native_stage", None)
         if not isinstance(stage, _native.MiddlewareStage):

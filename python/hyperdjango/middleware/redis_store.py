@@ -107,7 +107,7 @@ class RedisStore:
             ) from error
         self._writer = writer
         self._reader_task = asyncio.ensure_future(self._read_replies(reader))
-        setup = []
+        setup: list[tuple[str, str | int]] = []
         if self.password is not None:
             setup.append(("AUTH", self.password))
         if self.database:
