@@ -27,6 +27,7 @@ from . import _hyperdjango_native as _native
 from . import _reload_serving, streaming
 from .debug import error_page
 from .exceptions import HTTPException
+from .limits import ServerLimits
 from .response import Response
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ class Dispatcher:
         kwargs: dict[str, Any] | None,
         context: contextvars.Context,
     ) -> None:
+        self.server.started(request)  # no longer waiting: counts for load shedding
         try:
             if kwargs:
                 result = context.run(handler, request, **kwargs)
@@ -173,6 +175,7 @@ def serve(
     prod: bool,
     *,
     in_memory: Callable[[Any], None] | None = None,
+    limits: ServerLimits | None = None,
 ) -> None:
     """Run ``app`` until a shutdown is requested; see ``HyperApp.run``.
 
@@ -180,6 +183,9 @@ def serve(
     server is started without a socket and handed to ``in_memory`` once the
     startup hooks ran; its ``connect()`` opens connections to it.
     """
+    limits = limits or ServerLimits()
+    if in_memory is None:
+        _allow_descriptors(limits.max_connections)
     if in_memory is None and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     loop = asyncio.new_event_loop()
@@ -210,6 +216,7 @@ def serve(
         static_root=app.static,
         middleware=chain,
         native_middleware=stages,
+        limits=limits.native(),
     )
     dispatcher.server = server
     streaming.bind_loop(loop)
@@ -257,6 +264,21 @@ def serve(
         asyncio.set_event_loop(None)
         if in_memory is None:
             print("hyperdjango: stopped", file=sys.stderr, flush=True)
+
+
+def _allow_descriptors(connections: int) -> None:
+    """Raise the soft descriptor limit towards the hard one, so that
+    ``max_connections`` is not cut short by a default soft limit of 1024."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = connections + 256
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # keep the inherited limit: accepting then backs off when out of descriptors
 
 
 def _drain(loop: asyncio.AbstractEventLoop, server: Any, timeout: float) -> None:

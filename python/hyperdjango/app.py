@@ -141,19 +141,52 @@ class HyperApp:
 
     # -- serving --------------------------------------------------------------
 
-    def run(self, host: str = "127.0.0.1", port: int = 8000, prod: bool = False) -> None:
+    def run(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        prod: bool = False,
+        *,
+        header_read_timeout: float | None = None,
+        keep_alive_timeout: float | None = None,
+        body_read_timeout: float | None = None,
+        send_timeout: float | None = None,
+        max_connections: int | None = None,
+        max_queue: int | None = None,
+        max_queue_wait: float | None = None,
+    ) -> None:
         """Serve until SIGINT/SIGTERM or ``_server_shutdown()``.
 
         ``port=0`` picks a free port (the startup line shows it). ``prod=True``
         hides tracebacks, adds security headers and disables ``/debug/*``.
+
+        Deadlines (seconds; default): ``header_read_timeout`` (10) for a whole
+        request head, ``keep_alive_timeout`` (5) for an idle connection,
+        ``body_read_timeout`` (30) for a stalled body, ``send_timeout`` (30)
+        for a client that stops reading. Load limits (default):
+        ``max_connections`` (10,000 per worker), ``max_queue`` (1024) and
+        ``max_queue_wait`` (5 s) before new requests get 503. ``None`` keeps
+        the default; see ``hyperdjango.limits.ServerLimits``.
         """
         if not isinstance(host, str) or not host:
             raise ValueError(f"host must be a non-empty str, not {host!r}")
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
         from ._serving import serve
+        from .limits import ServerLimits
 
-        serve(self, host=host, port=port, prod=bool(prod))
+        limits = ServerLimits.from_options(
+            {
+                "header_read_timeout": header_read_timeout,
+                "keep_alive_timeout": keep_alive_timeout,
+                "body_read_timeout": body_read_timeout,
+                "send_timeout": send_timeout,
+                "max_connections": max_connections,
+                "max_queue": max_queue,
+                "max_queue_wait": max_queue_wait,
+            }
+        )
+        serve(self, host=host, port=port, prod=bool(prod), limits=limits)
 
     # -- ASGI -------------------------------------------------------------------
 

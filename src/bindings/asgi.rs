@@ -150,6 +150,7 @@ impl AsgiBridge {
             peer,
             reply,
             router_answer: None,
+            queued_at: std::time::Instant::now(),
         };
         let request = Request::new(pending, path_params, Arc::clone(&self.trusted_proxies))
             .with_secure_transport(secure);

@@ -40,6 +40,7 @@ pub struct Request {
     secure_transport: bool,
     cached_path_params: PyOnceLock<Py<PyDict>>,
     reply: Mutex<Option<oneshot::Sender<NativeResponse>>>,
+    queued_at: std::time::Instant,
     cached_path: PyOnceLock<Py<PyString>>,
     cached_query: PyOnceLock<Py<PyAny>>,
     cached_headers: PyOnceLock<Py<PyAny>>,
@@ -77,6 +78,7 @@ impl Request {
             secure_transport: false,
             cached_path_params: PyOnceLock::new(),
             reply: Mutex::new(Some(pending.reply)),
+            queued_at: pending.queued_at,
             cached_path: PyOnceLock::new(),
             cached_query: PyOnceLock::new(),
             cached_headers: PyOnceLock::new(),
@@ -189,6 +191,11 @@ impl Request {
     }
 
     /// The answer channel; `None` once taken (one request, one answer).
+    /// When the connection handed this request over.
+    pub fn queued_at(&self) -> std::time::Instant {
+        self.queued_at
+    }
+
     pub fn take_reply(&self) -> Option<oneshot::Sender<NativeResponse>> {
         self.reply.lock().take()
     }

@@ -71,7 +71,12 @@ impl PyServer {
     /// `targets[route_id] = (handler, is_async, [(param_name, converter), ...])`;
     /// `dispatcher` provides `schedule`, `run_sync` and `error_response`.
     #[new]
-    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, trusted_proxies=None, static_root=None, worker_threads=None, middleware=None, native_middleware=None))]
+    ///
+    /// `limits` holds the deadlines (seconds) and load limits `HyperApp.run`
+    /// validated: `header_read_timeout`, `keep_alive_timeout`,
+    /// `body_read_timeout`, `send_timeout`, `max_connections`, `max_queue`,
+    /// `max_queue_wait`; any left out keeps its default.
+    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, trusted_proxies=None, static_root=None, worker_threads=None, middleware=None, native_middleware=None, limits=None, listen_fd=None, supervised=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -87,6 +92,9 @@ impl PyServer {
         worker_threads: Option<usize>,
         middleware: Option<Py<PyAny>>,
         native_middleware: Option<Vec<PyRef<'_, PyStage>>>,
+        limits: Option<&Bound<'_, PyDict>>,
+        listen_fd: Option<i32>,
+        supervised: bool,
     ) -> PyResult<Self> {
         let trusted_proxies = match trusted_proxies {
             Some(specs) => TrustedProxies::parse(&specs).map_err(PyValueError::new_err)?,
@@ -117,6 +125,12 @@ impl PyServer {
         if let Some(threads) = worker_threads {
             config.worker_threads = threads.max(1);
         }
+        if let Some(limits) = limits {
+            apply_limits(&mut config, limits)?;
+        }
+        config.listen_fd = listen_fd;
+        config.supervised = supervised;
+        let queue_limits = config.queue_limits;
         let targets = targets
             .into_iter()
             .map(|(handler, is_async, params)| route_target(py, handler, is_async, &params))
@@ -126,7 +140,8 @@ impl PyServer {
             routes: Mutex::new(routes.share()),
             targets: Mutex::new(Arc::new(targets)),
             handoff: Arc::new(
-                Handoff::new().map_err(|error| PyOSError::new_err(error.to_string()))?,
+                Handoff::with_limits(queue_limits)
+                    .map_err(|error| PyOSError::new_err(error.to_string()))?,
             ),
             completions: Arc::new(Completions::default()),
             trusted_proxies,
@@ -296,6 +311,16 @@ impl PyServer {
         Ok(())
     }
 
+    /// A sync handler is starting on a pool thread: it no longer waits.
+    fn started(&self, request: &Bound<'_, Request>) {
+        self.handoff.started(request.get().queued_at());
+    }
+
+    /// Requests handed over whose handler has not started.
+    fn queue_depth(&self) -> usize {
+        self.handoff.waiting()
+    }
+
     /// Asks the serving loop to stop (same as `_server_shutdown()`).
     fn request_shutdown(&self) {
         self.handoff.request_shutdown();
@@ -305,6 +330,16 @@ impl PyServer {
 impl PyServer {
     fn dispatch(&self, py: Python<'_>, targets: &[RouteTarget], mut pending: PendingRequest) {
         let router_answer = pending.router_answer.take();
+        // A plain `def` handler dispatched to the pool waits for a pool
+        // thread: it reports its own start (`Dispatcher._call_sync`).
+        let waits_for_pool = self.chain.is_none()
+            && router_answer.is_none()
+            && targets
+                .get(pending.route_id)
+                .is_some_and(|target| !target.is_async);
+        if !waits_for_pool {
+            self.handoff.started(pending.queued_at);
+        }
         let target = match (&router_answer, targets.get(pending.route_id)) {
             (Some(_), _) => None,
             (None, Some(target)) => Some(target),
@@ -375,6 +410,7 @@ impl PyServer {
                         .run_sync
                         .call1(py, (&target.handler, &request, kwargs, &context));
                     if let Err(error) = submitted {
+                        self.handoff.started(request.get().queued_at());
                         self.fail(&request, error);
                     }
                     return;
@@ -577,4 +613,59 @@ pub fn _server_shutdown() -> PyResult<()> {
             "no hyperdjango server is running in this process",
         )),
     }
+}
+
+/// Reads the deadline and load keywords `HyperApp.run` passed (already checked there).
+fn apply_limits(config: &mut ServerConfig, limits: &Bound<'_, PyDict>) -> PyResult<()> {
+    let seconds = |name: &str| -> PyResult<Option<Duration>> {
+        match limits.get_item(name)? {
+            None => Ok(None),
+            Some(value) => {
+                let value: f64 = value.extract()?;
+                Duration::try_from_secs_f64(value)
+                    .ok()
+                    .filter(|duration| !duration.is_zero())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!(
+                            "{name} must be a positive number of seconds, not {value}"
+                        ))
+                    })
+            }
+        }
+    };
+    let count = |name: &str| -> PyResult<Option<usize>> {
+        match limits.get_item(name)? {
+            None => Ok(None),
+            Some(value) => match value.extract::<usize>() {
+                Ok(count) if count > 0 => Ok(Some(count)),
+                _ => Err(PyValueError::new_err(format!(
+                    "{name} must be a positive int, not {value}"
+                ))),
+            },
+        }
+    };
+    let deadlines = &mut config.deadlines;
+    if let Some(value) = seconds("header_read_timeout")? {
+        deadlines.header_read = value;
+    }
+    if let Some(value) = seconds("keep_alive_timeout")? {
+        deadlines.keep_alive = value;
+    }
+    if let Some(value) = seconds("body_read_timeout")? {
+        deadlines.body_read = value;
+    }
+    if let Some(value) = seconds("send_timeout")? {
+        deadlines.send = value;
+    }
+    if let Some(value) = count("max_connections")? {
+        config.max_connections = value;
+    }
+    if let Some(value) = count("max_queue")? {
+        config.queue_limits.max_queue = value;
+    }
+    if let Some(value) = seconds("max_queue_wait")? {
+        config.queue_limits.max_wait = value;
+    }
+    Ok(())
 }

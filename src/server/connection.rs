@@ -31,8 +31,15 @@ use crate::http::head::{oversized_head, BodyFraming, HeadError, RequestHead};
 use crate::middleware::security::SecurityPolicy;
 use crate::routing::Resolution;
 
-/// Free space kept in the read buffer before each read.
+/// Free space kept in the read buffer before each read of a head under way.
 const READ_RESERVE: usize = 8 * 1024;
+/// An idle connection holds no read buffer: it waits on a read into this
+/// much stack (inside its task, which exists anyway), enough for most whole
+/// heads, and the heap buffer is allocated once bytes arrive. 10,000 idle
+/// connections then hold no read buffers instead of 80 MB of them.
+const IDLE_PROBE: usize = 1024;
+/// An idle connection's answer buffer larger than this is given back.
+const IDLE_OUTPUT_KEEP: usize = 4096;
 /// Output held back (while pipelined requests are answered) before it is written anyway.
 pub(super) const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 /// Largest unneeded body read and dropped to keep a connection (see `exchange`).
@@ -48,11 +55,25 @@ pub(super) async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
+        // At max_connections accepting pauses: the kernel's backlog holds the
+        // next connections (they are neither refused nor reset) until one closes.
+        let slot = tokio::select! {
+            slot = Arc::clone(&shared.connection_slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = stopping(&mut stop) => break,
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_connection(stream, peer, Arc::clone(&shared), stop.clone()));
+                    let shared = Arc::clone(&shared);
+                    let stop = stop.clone();
+                    tokio::spawn(async move {
+                        serve_connection(stream, peer, shared, stop).await;
+                        drop(slot);
+                    });
                 }
                 // Out of descriptors or a connection reset before accept: back
                 // off a little instead of spinning, then keep serving.
@@ -82,8 +103,9 @@ pub(crate) async fn serve_connection<S>(
     shared.stats.connections.fetch_add(1, Ordering::SeqCst);
     let mut connection = Connection {
         io: stream,
-        input: BytesMut::with_capacity(READ_RESERVE),
-        output: Vec::with_capacity(1024),
+        // Allocated on first use, so a connection that sends nothing costs no buffers.
+        input: BytesMut::new(),
+        output: Vec::new(),
         peer,
         shared: Arc::clone(&shared),
         stop,
@@ -140,8 +162,9 @@ impl Answer {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn run(&mut self) -> io::Result<()> {
+        let mut first = true;
         loop {
-            let head = match self.next_head().await? {
+            let head = match self.next_head(first).await? {
                 Incoming::Head(head) => head,
                 Incoming::Closed => return self.flush().await,
                 Incoming::Refused(error) => {
@@ -159,6 +182,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     return self.close_gracefully().await;
                 }
             };
+            first = false;
             if !self.exchange(head).await? {
                 return self.close_gracefully().await;
             }
@@ -285,22 +309,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Err(BodyError::Gone(error)) => return Err(error),
         };
         let (reply, answer) = oneshot::channel();
+        let queued_at = Instant::now().into_std();
+        let offered = shared.handoff.offer(
+            PendingRequest {
+                route_id,
+                head,
+                body,
+                params,
+                peer: self.peer,
+                reply,
+                router_answer,
+                queued_at,
+            },
+            queued_at,
+        );
+        if offered.is_err() {
+            shared.stats.shed.fetch_add(1, Ordering::Relaxed);
+            return Ok(Answer {
+                response: native::overloaded(),
+                body: BodyState::Read,
+            });
+        }
         let _in_flight = InFlight::enter(&shared);
-        shared.handoff.push(PendingRequest {
-            route_id,
-            head,
-            body,
-            params,
-            peer: self.peer,
-            reply,
-            router_answer,
-        });
         self.flush().await?;
         Ok(match answer.await {
-            Ok(response) => Answer {
-                response,
-                body: BodyState::Read,
-            },
+            Ok(response) => {
+                if let Some(latency) = shared.route_latency.get(route_id) {
+                    latency.record(queued_at.elapsed());
+                }
+                Answer {
+                    response,
+                    body: BodyState::Read,
+                }
+            }
             // The dispatcher dropped the request: the server is shutting down.
             Err(_) => Answer {
                 response: NativeResponse::detail(
@@ -312,13 +353,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         })
     }
 
-    /// Reads until a complete head is buffered, the client closes, the
-    /// timeout passes, or shutdown begins while the connection is idle.
-    async fn next_head(&mut self) -> io::Result<Incoming> {
+    /// Reads until a complete head is buffered, the client closes, a
+    /// deadline passes, or shutdown begins while the connection is idle.
+    ///
+    /// Two clocks, as in nginx: an idle connection (no byte of a next head)
+    /// is closed silently after `keep_alive`; once a head has begun (or from
+    /// accept, for a connection's `first` request) it must be complete within
+    /// `header_read`, else 408.
+    async fn next_head(&mut self, first: bool) -> io::Result<Incoming> {
         let limits = self.shared.config.head_limits;
-        let deadline = Instant::now() + self.shared.config.header_read_timeout;
+        let deadlines = self.shared.config.deadlines;
+        let now = Instant::now();
         // Pipelined requests may already be buffered.
         let mut worth_parsing = !self.input.is_empty();
+        let mut head_deadline = (first || worth_parsing).then(|| now + deadlines.header_read);
+        let idle_deadline = now + deadlines.keep_alive;
         loop {
             if worth_parsing {
                 match RequestHead::parse(&mut self.input, &limits) {
@@ -333,9 +382,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.flush().await?;
             let idle = self.input.is_empty();
             let before = self.input.len();
-            self.input.reserve(READ_RESERVE);
+            if idle {
+                self.release_idle_buffers();
+            }
+            let deadline = head_deadline.unwrap_or(idle_deadline);
             let read = tokio::select! {
-                read = self.io.read_buf(&mut self.input) => read,
+                read = read_more(&mut self.io, &mut self.input, idle) => read,
                 _ = tokio::time::sleep_until(deadline) => {
                     return Ok(if idle {
                         Incoming::Closed
@@ -352,17 +404,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Ok(0) | Err(_) => return Ok(Incoming::Closed),
                 // A head ends with a line break: re-parse only when one arrived,
                 // so a client sending a byte at a time costs no parse per byte.
-                Ok(_) => worth_parsing = memchr::memchr(b'\n', &self.input[before..]).is_some(),
+                Ok(_) => {
+                    head_deadline.get_or_insert_with(|| Instant::now() + deadlines.header_read);
+                    worth_parsing = memchr::memchr(b'\n', &self.input[before..]).is_some();
+                }
             }
         }
     }
 
-    /// Reads more input (writing pending output first), waiting at most the
-    /// configured timeout. `Ok(0)` when the client closed.
+    /// Before waiting on an idle connection: gives back the read buffer
+    /// (see [`IDLE_PROBE`]) and an answer buffer a large answer left behind.
+    fn release_idle_buffers(&mut self) {
+        if self.input.capacity() > 0 {
+            self.input = BytesMut::new();
+        }
+        if self.output.capacity() > IDLE_OUTPUT_KEEP {
+            self.output = Vec::new();
+        }
+    }
+
+    /// Reads more of a body (writing pending output first), waiting at most
+    /// `body_read` for the next bytes. `Ok(0)` when the client closed.
     pub(super) async fn fill(&mut self, reserve: usize) -> io::Result<usize> {
         self.flush().await?;
         self.input.reserve(reserve);
-        let timeout = self.shared.config.header_read_timeout;
+        let timeout = self.shared.config.deadlines.body_read;
         match tokio::time::timeout(timeout, self.io.read_buf(&mut self.input)).await {
             Ok(read) => read,
             Err(_) => Err(io::Error::new(
@@ -375,7 +441,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Writes everything pending.
     pub(super) async fn flush(&mut self) -> io::Result<()> {
         if !self.output.is_empty() {
-            let timeout = self.shared.config.header_read_timeout;
+            let timeout = self.shared.config.deadlines.send;
             write_all(&mut self.io, &self.output, timeout).await?;
             self.output.clear();
         }
@@ -407,6 +473,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let _ = tokio::time::timeout(LINGER_TIME, drain).await;
         Ok(())
     }
+}
+
+/// Reads what has arrived into `input`. Idle (nothing buffered), it reads
+/// into a stack buffer and allocates `input` only once bytes are there.
+async fn read_more<S: AsyncRead + Unpin>(
+    io: &mut S,
+    input: &mut BytesMut,
+    idle: bool,
+) -> io::Result<usize> {
+    if !idle {
+        input.reserve(READ_RESERVE);
+        return io.read_buf(input).await;
+    }
+    let mut probe = [0u8; IDLE_PROBE];
+    let read = io.read(&mut probe).await?;
+    input.reserve(read.max(IDLE_PROBE));
+    input.extend_from_slice(&probe[..read]);
+    Ok(read)
 }
 
 /// Writes `data`, giving up when the client takes nothing for `timeout`: a

@@ -10,8 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
 use crate::routing::RouteTable;
 use crate::server::{
-    serve_stream, Handoff, NativeResponse, PendingRequest, RequestBody, ResponseBody, ServerConfig,
-    StreamChunk,
+    serve_stream, Deadlines, Handoff, NativeResponse, PendingRequest, RequestBody, ResponseBody,
+    ServerConfig, StreamChunk,
 };
 
 /// Routes: `/echo` (any method) echoes; `/stream` streams three chunks;
@@ -104,7 +104,10 @@ fn start_with_pipe(
         let mut batch = Vec::new();
         loop {
             handoff.take_batch(&mut batch);
-            batch.drain(..).for_each(answer);
+            for pending in batch.drain(..) {
+                handoff.started(pending.queued_at);
+                answer(pending);
+            }
             handoff.finish_batch();
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
@@ -122,7 +125,13 @@ fn runtime() -> tokio::runtime::Runtime {
 fn config() -> ServerConfig {
     let mut config = ServerConfig::new("127.0.0.1", 0);
     config.max_body_size = 1024;
-    config.header_read_timeout = Duration::from_millis(300);
+    let timeout = Duration::from_millis(300);
+    config.deadlines = Deadlines {
+        header_read: timeout,
+        keep_alive: timeout,
+        body_read: timeout,
+        send: timeout,
+    };
     config
 }
 
@@ -320,6 +329,87 @@ fn timeouts() {
             "{}",
             String::from_utf8_lossy(&answer)
         );
+    });
+}
+
+/// Reads until the server closes; the answer and how long that took.
+async fn read_until_closed(client: &mut DuplexStream) -> (String, Duration) {
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(8), client.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server did not close the connection");
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn keep_alive_and_header_deadlines_are_independent() {
+    let runtime = runtime();
+    runtime.block_on(async {
+        let request = b"GET /echo HTTP/1.1\r\nHost: h\r\n\r\n";
+        // Idle after an answer: closed silently at keep_alive, not header_read.
+        let mut short_idle = config();
+        short_idle.deadlines.keep_alive = Duration::from_millis(100);
+        short_idle.deadlines.header_read = Duration::from_secs(30);
+        let mut client = start(&runtime, short_idle);
+        client.write_all(request).await.expect("write");
+        let (answer, waited) = read_until_closed(&mut client).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK") && !answer.contains(" 408 "),
+            "{answer}"
+        );
+        assert!(waited < Duration::from_secs(8), "{waited:?}");
+        // A head trickling in, one byte at a time and never idle for long, is
+        // cut at header_read although keep_alive is long: 408.
+        let mut slow_head = config();
+        slow_head.deadlines.keep_alive = Duration::from_secs(30);
+        slow_head.deadlines.header_read = Duration::from_millis(300);
+        let mut client = start(&runtime, slow_head);
+        client.write_all(request).await.expect("write");
+        let trickle = async {
+            for byte in b"GET /echo HTTP/1.1\r\nX-Slow: ".iter().cycle().take(200) {
+                if client.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        };
+        let mut answers = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(8), trickle).await;
+        let read =
+            tokio::time::timeout(Duration::from_secs(8), client.read_to_end(&mut answers)).await;
+        assert!(read.is_ok());
+        let answers = String::from_utf8_lossy(&answers);
+        assert!(answers.starts_with("HTTP/1.1 200 OK"), "{answers}");
+        assert!(answers.contains("HTTP/1.1 408 "), "{answers}");
+    });
+}
+
+#[test]
+fn a_stalled_body_gets_408_and_a_slow_one_is_not_cut() {
+    let runtime = runtime();
+    runtime.block_on(async {
+        let head = b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\n\r\n";
+        // Stalls after half the body: 408, and the handler never ran.
+        let mut client = start(&runtime, config());
+        client.write_all(head).await.expect("write");
+        client.write_all(b"half").await.expect("write");
+        let (answer, _) = read_until_closed(&mut client).await;
+        assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+        assert!(!answer.contains("body="), "the handler ran: {answer}");
+        // Eight bytes 100 ms apart: 800 ms in all, more than body_read
+        // (300 ms), but never stalling that long: answered.
+        let mut client = start(&runtime, config());
+        client.write_all(head).await.expect("write");
+        for byte in b"12345678" {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            client.write_all(&[*byte]).await.expect("write");
+        }
+        let (answer, _) = read_until_closed(&mut client).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.ends_with("body=8:12345678"), "{answer}");
     });
 }
 

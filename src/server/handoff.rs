@@ -10,16 +10,43 @@
 //!   (measured: 1.4 requests per wake-up, 37k req/s);
 //! - the `scheduled` flag: while the Python side has been woken and has not
 //!   finished its batch, nothing rings at all.
+//!
+//! It is also where overload is refused ([`Handoff::offer`]): a request is
+//! *waiting* from its push until the consumer starts its handler
+//! ([`Handoff::started`]); when too many wait, or the wait grows too long, new
+//! requests are turned away (503) instead of joining an unbounded queue.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 /// Queue length at which a push rings at once instead of waiting for a flush,
 /// bounding latency when tokio never runs out of work.
 const RING_AT_LENGTH: usize = 128;
+
+/// When requests waiting for the application are refused (docs/overload.md).
+#[derive(Clone, Copy, Debug)]
+pub struct QueueLimits {
+    /// Requests waiting (handed over, handler not started) at which new ones
+    /// are refused. An accepted request has fewer than this many ahead of it.
+    pub max_queue: usize,
+    /// New requests are refused while the consumer has started nothing for
+    /// this long although requests wait, or while the latest request it
+    /// started had waited longer than this.
+    pub max_wait: Duration,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        QueueLimits {
+            max_queue: 1024,
+            max_wait: Duration::from_secs(5),
+        }
+    }
+}
 
 /// A queue with an eventfd doorbell. `T` is the request type (kept generic so
 /// this file needs nothing from the rest of the server).
@@ -33,11 +60,25 @@ pub struct Handoff<T> {
     /// consumer closes the generators of streams whose client is gone.
     streams_closed: AtomicBool,
     doorbell: OwnedFd,
+    limits: QueueLimits,
+    /// Pushed and not yet started (see [`Handoff::started`]).
+    waiting: AtomicUsize,
+    /// Microseconds since `epoch`: when the consumer last started a request,
+    /// or when a request arrived to an empty wait (the stall clock's start).
+    progress_at: AtomicU64,
+    /// Microseconds the latest started request had waited.
+    last_wait: AtomicU64,
+    epoch: Instant,
 }
 
 impl<T> Handoff<T> {
-    /// Creates the queue and its non-blocking eventfd.
+    /// Creates the queue and its non-blocking eventfd, with default limits.
     pub fn new() -> io::Result<Self> {
+        Self::with_limits(QueueLimits::default())
+    }
+
+    /// Creates the queue with the given overload limits.
+    pub fn with_limits(limits: QueueLimits) -> io::Result<Self> {
         // SAFETY: eventfd has no memory-safety preconditions; we check the result.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -52,7 +93,62 @@ impl<T> Handoff<T> {
             shutdown_requested: AtomicBool::new(false),
             streams_closed: AtomicBool::new(false),
             doorbell,
+            limits,
+            waiting: AtomicUsize::new(0),
+            progress_at: AtomicU64::new(0),
+            last_wait: AtomicU64::new(0),
+            epoch: Instant::now(),
         })
+    }
+
+    fn micros(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_micros() as u64
+    }
+
+    /// Queues `item` (which arrived at `now`) unless the consumer is
+    /// overloaded; gives it back then, to be refused. Nothing waiting means
+    /// nothing is refused: there is no shedding below capacity.
+    pub fn offer(&self, item: T, now: Instant) -> Result<(), T> {
+        let now_micros = self.micros(now);
+        let waiting = self.waiting.load(Ordering::Relaxed);
+        if waiting == 0 {
+            self.progress_at.store(now_micros, Ordering::Relaxed);
+        } else {
+            let max_wait = self.limits.max_wait.as_micros() as u64;
+            let stalled = now_micros.saturating_sub(self.progress_at.load(Ordering::Relaxed));
+            if waiting >= self.limits.max_queue
+                || stalled > max_wait
+                || self.last_wait.load(Ordering::Relaxed) > max_wait
+            {
+                return Err(item);
+            }
+        }
+        self.push(item);
+        Ok(())
+    }
+
+    /// The consumer started handling a request queued at `queued_at`.
+    pub fn started(&self, queued_at: Instant) {
+        let now = Instant::now();
+        self.last_wait.store(
+            now.saturating_duration_since(queued_at).as_micros() as u64,
+            Ordering::Relaxed,
+        );
+        self.progress_at.store(self.micros(now), Ordering::Relaxed);
+        self.forget(1);
+    }
+
+    fn forget(&self, count: usize) {
+        let _ = self
+            .waiting
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |waiting| {
+                Some(waiting.saturating_sub(count))
+            });
+    }
+
+    /// Requests handed over whose handler has not started yet.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// The descriptor that becomes readable when work (or shutdown) is waiting.
@@ -63,6 +159,7 @@ impl<T> Handoff<T> {
     /// Queues one item. Rings only once the queue is long; otherwise the
     /// producer's [`Handoff::flush`] (when it runs out of work) rings.
     pub fn push(&self, item: T) {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
         let length = {
             let mut queue = self.queue.lock();
             queue.push(item);
@@ -135,8 +232,14 @@ impl<T> Handoff<T> {
     /// Drops every queued item (their reply channels close, so waiting
     /// connections answer 503 instead of hanging).
     pub fn discard_pending(&self) {
-        self.queue.lock().clear();
+        let discarded = {
+            let mut queue = self.queue.lock();
+            let discarded = queue.len();
+            queue.clear();
+            discarded
+        };
         self.queued.store(0, Ordering::SeqCst);
+        self.forget(discarded);
     }
 
     fn ring(&self) {
@@ -217,6 +320,59 @@ mod tests {
         let handoff: Handoff<u8> = Handoff::new().expect("eventfd");
         handoff.flush();
         assert!(!readable(handoff.fileno()));
+    }
+
+    fn limits(max_queue: usize, max_wait_ms: u64) -> QueueLimits {
+        QueueLimits {
+            max_queue,
+            max_wait: Duration::from_millis(max_wait_ms),
+        }
+    }
+
+    #[test]
+    fn refuses_beyond_max_queue_and_accepts_again_once_started() {
+        let handoff = Handoff::with_limits(limits(2, 60_000)).expect("eventfd");
+        let now = Instant::now();
+        assert!(handoff.offer(1, now).is_ok());
+        assert!(handoff.offer(2, now).is_ok());
+        assert_eq!(handoff.offer(3, now), Err(3));
+        assert_eq!(handoff.waiting(), 2);
+        let mut batch = Vec::new();
+        handoff.take_batch(&mut batch);
+        // Taken is not started: still waiting, still full.
+        assert_eq!(handoff.offer(4, now), Err(4));
+        handoff.started(now);
+        assert!(handoff.offer(5, now).is_ok());
+    }
+
+    #[test]
+    fn refuses_while_the_consumer_is_stalled_but_never_when_nothing_waits() {
+        let handoff = Handoff::with_limits(limits(100, 50)).expect("eventfd");
+        let start = Instant::now();
+        assert!(handoff.offer(1, start).is_ok());
+        // Nothing started for longer than max_wait while one waits.
+        let later = start + Duration::from_millis(80);
+        assert_eq!(handoff.offer(2, later), Err(2));
+        // Started after a long wait: the latest wait still says "overloaded"...
+        let mut batch = Vec::new();
+        handoff.take_batch(&mut batch);
+        handoff.started(start - Duration::from_millis(200));
+        // ... but with nothing waiting there is no reason to refuse.
+        assert_eq!(handoff.waiting(), 0);
+        assert!(handoff.offer(3, later).is_ok());
+        assert_eq!(handoff.offer(4, later), Err(4));
+        handoff.take_batch(&mut batch);
+        handoff.started(Instant::now());
+        assert!(handoff.offer(5, Instant::now()).is_ok());
+    }
+
+    #[test]
+    fn discarding_forgets_the_waiting() {
+        let handoff = Handoff::with_limits(limits(1, 60_000)).expect("eventfd");
+        assert!(handoff.offer(1, Instant::now()).is_ok());
+        handoff.discard_pending();
+        assert_eq!(handoff.waiting(), 0);
+        assert!(handoff.offer(2, Instant::now()).is_ok());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod connection;
 pub mod files;
 pub mod handoff;
 mod in_memory;
+pub mod metrics;
 mod native;
 mod reading;
 pub mod request_body;
@@ -34,6 +35,39 @@ pub use handoff::Handoff;
 pub use in_memory::InMemoryClient;
 pub use request_body::{RequestBody, SpooledBody};
 
+/// Default for [`ServerConfig::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// How long a client may take over each part of an exchange (docs/deadlines.md).
+#[derive(Clone, Copy, Debug)]
+pub struct Deadlines {
+    /// A whole request head must arrive within this, counted from its first
+    /// byte (from accept, for a connection's first request): 408 and close.
+    pub header_read: Duration,
+    /// An idle keep-alive connection (no byte of a next request) is closed
+    /// silently after this. Independent of `header_read`, as in nginx.
+    pub keep_alive: Duration,
+    /// A request body that stalls this long between two reads: 408 and
+    /// close, and the handler never runs. A slow body that progresses is not cut.
+    pub body_read: Duration,
+    /// A client that takes nothing of an answer for this long is abandoned.
+    pub send: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            header_read: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(5),
+            body_read: Duration::from_secs(30),
+            send: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Load shedding at the hand-over to Python (docs/overload.md).
+pub use handoff::QueueLimits;
+
 /// Everything `HyperApp.run()` can configure on the native side.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -46,11 +80,20 @@ pub struct ServerConfig {
     pub head_limits: HeadLimits,
     /// Tokio worker threads (the Python thread is separate).
     pub worker_threads: usize,
-    /// How long a client may take to send a complete request head, and how
-    /// long a keep-alive connection may sit idle, a body read stall, or a
-    /// client leave an answer unread before the connection is closed.
-    pub header_read_timeout: Duration,
+    /// Deadlines: see [`Deadlines`].
+    pub deadlines: Deadlines,
+    /// Open connections per process; beyond it accepting pauses and the
+    /// kernel's backlog holds new connections until one closes.
+    pub max_connections: usize,
+    /// When requests handed to Python wait too long or too many: see [`QueueLimits`].
+    pub queue_limits: QueueLimits,
     pub backlog: i32,
+    /// A listening socket inherited from a supervisor, served instead of
+    /// binding `host:port` (all workers then share one accept queue).
+    pub listen_fd: Option<std::os::fd::RawFd>,
+    /// This process is one worker of a supervisor (its parent): the debug
+    /// page lists the supervisor's children as the workers.
+    pub supervised: bool,
     /// `HyperApp(static=...)`, canonical: served natively under `/static/`
     /// (debug mode only; in production the reverse proxy serves it).
     pub static_root: Option<std::path::PathBuf>,
@@ -82,8 +125,12 @@ impl ServerConfig {
             worker_threads: std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
                 .min(4),
-            header_read_timeout: Duration::from_secs(30),
+            deadlines: Deadlines::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            queue_limits: QueueLimits::default(),
             backlog: 1024,
+            listen_fd: None,
+            supervised: false,
             static_root: None,
             router_answers_to_application: false,
             native_middleware: None,
@@ -107,6 +154,9 @@ pub struct PendingRequest {
     /// the answer the router would give, for the middleware chain to pass on.
     /// `route_id` means nothing then.
     pub router_answer: Option<NativeResponse>,
+    /// When it was handed over: the consumer reports it to
+    /// [`Handoff::started`] when the handler starts.
+    pub queued_at: Instant,
 }
 
 /// The application's answer, already validated and serialised.
@@ -163,9 +213,12 @@ impl NativeResponse {
 #[derive(Default)]
 pub struct Stats {
     pub requests: AtomicU64,
+    /// Handed to the application and not answered yet (waiting included).
     pub in_flight: AtomicUsize,
     pub connections: AtomicUsize,
     pub native_errors: AtomicU64,
+    /// Requests refused with 503 because the application was overloaded.
+    pub shed: AtomicU64,
 }
 
 /// State shared by every connection task.
@@ -177,20 +230,34 @@ pub(crate) struct Shared {
     pub handoff: Arc<Handoff<PendingRequest>>,
     pub stats: Stats,
     pub started: Instant,
+    /// Latency per route id (debug mode only; empty in production).
+    pub route_latency: Vec<metrics::Histogram>,
+    /// Limits open connections to `config.max_connections`.
+    pub connection_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
-    fn new(
+    pub(crate) fn new(
         config: ServerConfig,
         routes: Arc<RouteTable>,
         handoff: Arc<Handoff<PendingRequest>>,
     ) -> Arc<Shared> {
+        let route_count = if config.prod {
+            0
+        } else {
+            routes.routes().map(|(_, _, id)| id + 1).max().unwrap_or(0)
+        };
+        let slots = config
+            .max_connections
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         Arc::new(Shared {
             config,
             routes: ArcSwap::new(routes),
             handoff,
             stats: Stats::default(),
             started: Instant::now(),
+            route_latency: (0..route_count).map(|_| Default::default()).collect(),
+            connection_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
         })
     }
 }
@@ -338,6 +405,9 @@ fn batch_scheduling() {
 }
 
 fn bind(config: &ServerConfig) -> io::Result<std::net::TcpListener> {
+    if let Some(fd) = config.listen_fd {
+        return inherited_listener(fd);
+    }
     let host = config.host.trim_start_matches('[').trim_end_matches(']');
     let address: SocketAddr = (host, config.port)
         .to_socket_addrs()?
@@ -359,4 +429,34 @@ fn bind(config: &ServerConfig) -> io::Result<std::net::TcpListener> {
     socket.bind(&address.into())?;
     socket.listen(config.backlog)?;
     Ok(socket.into())
+}
+
+/// Takes over a listening socket a supervisor bound and passed down.
+fn inherited_listener(fd: std::os::fd::RawFd) -> io::Result<std::net::TcpListener> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut kind: libc::c_int = 0;
+    let mut length = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `length` bytes into the live `kind`;
+    // on a descriptor that is not a socket it fails and we refuse it.
+    let status = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut kind as *mut libc::c_int).cast(),
+            &mut length,
+        )
+    };
+    if status != 0 || kind == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("descriptor {fd} is not a listening socket"),
+        ));
+    }
+    // SAFETY: `fd` is a listening socket (checked above) handed to this
+    // process to own; nothing else in the process uses it.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    debug_assert_eq!(listener.as_raw_fd(), fd);
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }

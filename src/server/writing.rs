@@ -75,7 +75,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             return Ok(());
         }
         self.flush().await?;
-        let timeout = self.shared.config.header_read_timeout;
+        let timeout = self.shared.config.deadlines.send;
         write_all(&mut self.io, &bytes, timeout).await
     }
 
