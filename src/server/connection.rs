@@ -309,6 +309,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Err(BodyError::Gone(error)) => return Err(error),
         };
         let (reply, answer) = oneshot::channel();
+        // Latency is kept per route; a router answer passed through middleware has none.
+        let latency = match router_answer {
+            None => shared.route_latency.get(route_id),
+            Some(_) => None,
+        };
         let queued_at = Instant::now().into_std();
         let offered = shared.handoff.offer(
             PendingRequest {
@@ -334,7 +339,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.flush().await?;
         Ok(match answer.await {
             Ok(response) => {
-                if let Some(latency) = shared.route_latency.get(route_id) {
+                if let Some(latency) = latency {
                     latency.record(queued_at.elapsed());
                 }
                 Answer {

@@ -9,8 +9,8 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use super::files::{file_response, static_file_path, FileOptions};
 use super::{metrics, NativeResponse, ResponseBody, Shared};
 use crate::http::head::RequestHead;
-use crate::http::uri::same_site_location;
 use crate::http::json::write_json_string;
+use crate::http::uri::same_site_location;
 
 pub(crate) const JSON_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/json");
 
