@@ -34,10 +34,11 @@ use crate::routing::Resolution;
 /// Free space kept in the read buffer before each read of a head under way.
 const READ_RESERVE: usize = 8 * 1024;
 /// An idle connection holds no read buffer: it waits on a read into this
-/// much stack (inside its task, which exists anyway), enough for most whole
-/// heads, and the heap buffer is allocated once bytes arrive. 10,000 idle
-/// connections then hold no read buffers instead of 80 MB of them.
-const IDLE_PROBE: usize = 1024;
+/// much stack (part of its task's own allocation, so kept small: it is paid
+/// by every connection), enough for the heads of most API clients, and the
+/// heap buffer is allocated once bytes arrive; a longer head takes one more
+/// read. 10,000 idle connections then hold no read buffers (80 MB before).
+const IDLE_PROBE: usize = 512;
 /// An idle connection's answer buffer larger than this is given back.
 const IDLE_OUTPUT_KEEP: usize = 4096;
 /// Output held back (while pipelined requests are answered) before it is written anyway.
@@ -167,26 +168,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let head = match self.next_head(first).await? {
                 Incoming::Head(head) => head,
                 Incoming::Closed => return self.flush().await,
-                Incoming::Refused(error) => {
-                    self.shared
-                        .stats
-                        .native_errors
-                        .fetch_add(1, Ordering::Relaxed);
-                    let mut refusal = NativeResponse::detail(error.status, error.reason);
-                    if self.shared.config.prod {
-                        SecurityPolicy::production().apply(&mut refusal.headers, false);
-                    }
-                    // The version is unknown or untrusted: answer as HTTP/1.1 (RFC 9110 §6.2).
-                    self.write_answer(Version::HTTP_11, false, refusal, false)
-                        .await?;
-                    return self.close_gracefully().await;
-                }
+                Incoming::Refused(error) => return Box::pin(self.refuse(error)).await,
             };
             first = false;
-            if !self.exchange(head).await? {
-                return self.close_gracefully().await;
+            // Boxed: answering needs a large future (body reading, middleware,
+            // writing) that an idle connection would otherwise carry all the
+            // time. One allocation per request buys ~2 KB less per idle connection.
+            if !Box::pin(self.exchange(head)).await? {
+                return Box::pin(self.close_gracefully()).await;
             }
         }
+    }
+
+    /// Answers a head that could not be accepted, and closes.
+    async fn refuse(&mut self, error: HeadError) -> io::Result<()> {
+        self.shared
+            .stats
+            .native_errors
+            .fetch_add(1, Ordering::Relaxed);
+        let mut refusal = NativeResponse::detail(error.status, error.reason);
+        if self.shared.config.prod {
+            SecurityPolicy::production().apply(&mut refusal.headers, false);
+        }
+        // The version is unknown or untrusted: answer as HTTP/1.1 (RFC 9110 §6.2).
+        self.write_answer(Version::HTTP_11, false, refusal, false)
+            .await?;
+        self.close_gracefully().await
     }
 
     /// Answers one request. Returns whether the connection stays open.
@@ -493,7 +500,11 @@ async fn read_more<S: AsyncRead + Unpin>(
     }
     let mut probe = [0u8; IDLE_PROBE];
     let read = io.read(&mut probe).await?;
-    input.reserve(read.max(IDLE_PROBE));
+    input.reserve(if read < IDLE_PROBE {
+        IDLE_PROBE
+    } else {
+        READ_RESERVE
+    });
     input.extend_from_slice(&probe[..read]);
     Ok(read)
 }
