@@ -316,11 +316,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Err(BodyError::Gone(error)) => return Err(error),
         };
         let (reply, answer) = oneshot::channel();
-        // Latency is kept per route; a router answer passed through middleware has none.
-        let latency = match router_answer {
-            None => shared.route_latency.get(route_id),
-            Some(_) => None,
-        };
+        // Latency is kept per route (debug mode only); a router answer passed
+        // through middleware has none.
+        let latency =
+            (!config.prod && router_answer.is_none()).then(|| shared.route_latency.load_full());
         let queued_at = Instant::now().into_std();
         let offered = shared.handoff.offer(
             PendingRequest {
@@ -346,8 +345,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.flush().await?;
         Ok(match answer.await {
             Ok(response) => {
-                if let Some(latency) = latency {
-                    latency.record(queued_at.elapsed());
+                if let Some(histogram) = latency.as_ref().and_then(|table| table.get(route_id)) {
+                    histogram.record(queued_at.elapsed());
                 }
                 Answer {
                     response,

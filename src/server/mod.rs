@@ -231,7 +231,8 @@ pub(crate) struct Shared {
     pub stats: Stats,
     pub started: Instant,
     /// Latency per route id (debug mode only; empty in production).
-    pub route_latency: Vec<metrics::Histogram>,
+    /// Replaced with the routes on hot reload (counts restart then).
+    pub route_latency: ArcSwap<Vec<metrics::Histogram>>,
     /// Limits open connections to `config.max_connections`.
     pub connection_slots: Arc<tokio::sync::Semaphore>,
 }
@@ -242,11 +243,7 @@ impl Shared {
         routes: Arc<RouteTable>,
         handoff: Arc<Handoff<PendingRequest>>,
     ) -> Arc<Shared> {
-        let route_count = if config.prod {
-            0
-        } else {
-            routes.routes().map(|(_, _, id)| id + 1).max().unwrap_or(0)
-        };
+        let latency = latency_table(&config, &routes);
         let slots = config
             .max_connections
             .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
@@ -256,10 +253,20 @@ impl Shared {
             handoff,
             stats: Stats::default(),
             started: Instant::now(),
-            route_latency: (0..route_count).map(|_| Default::default()).collect(),
+            route_latency: ArcSwap::from_pointee(latency),
             connection_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
         })
     }
+}
+
+/// One latency histogram per route id of `routes` (none in production,
+/// where `/debug/performance` does not exist).
+fn latency_table(config: &ServerConfig, routes: &RouteTable) -> Vec<metrics::Histogram> {
+    if config.prod {
+        return Vec::new();
+    }
+    let count = routes.routes().map(|(_, _, id)| id + 1).max().unwrap_or(0);
+    (0..count).map(|_| Default::default()).collect()
 }
 
 /// A running server. Dropping it stops the runtime abruptly; call
@@ -315,7 +322,9 @@ impl Server {
     /// already routed keep their route ids, so the new table's ids must not
     /// reuse ids of the old one with another meaning.
     pub fn replace_routes(&self, routes: Arc<RouteTable>) {
+        let latency = latency_table(&self.shared.config, &routes);
         self.shared.routes.store(routes);
+        self.shared.route_latency.store(Arc::new(latency));
     }
 
     /// Stops accepting and asks every connection to close after its current

@@ -117,7 +117,9 @@ pub(super) fn performance_page(shared: &Shared) -> NativeResponse {
 fn route_summaries(shared: &Shared) -> Vec<(String, metrics::Summary)> {
     // (pattern, its route ids): one route id may serve several methods.
     let mut patterns: Vec<(&str, Vec<usize>)> = Vec::new();
-    for (_, pattern, route_id) in shared.routes.routes() {
+    let routes = shared.routes.load();
+    let latency = shared.route_latency.load();
+    for (_, pattern, route_id) in routes.routes() {
         match patterns.iter_mut().find(|(known, _)| *known == pattern) {
             Some((_, ids)) if ids.contains(&route_id) => {}
             Some((_, ids)) => ids.push(route_id),
@@ -129,7 +131,7 @@ fn route_summaries(shared: &Shared) -> Vec<(String, metrics::Summary)> {
         .map(|(pattern, ids)| {
             let mut counts = metrics::empty_counts();
             for id in ids {
-                if let Some(histogram) = shared.route_latency.get(id) {
+                if let Some(histogram) = latency.get(id) {
                     histogram.add_to(&mut counts);
                 }
             }
