@@ -316,6 +316,17 @@ def test_redirect_and_header_refusals_raise_clear_exceptions() -> None:
     assert Response.redirect("//cdn.example.com/x").headers["location"] == "//cdn.example.com/x"
 
 
+def test_header_injection_from_a_returned_tuple_is_refused_not_sent(
+    hostile: RunningServer,
+) -> None:
+    response = get(hostile, "/inject?v=x")
+    assert response.status == 500
+    assert response.header("set-cookie") is None and response.header("x-echo") is None
+    assert "must not contain CR, LF or NUL" in json.loads(response.body)["exception"]
+    with hostile.client() as client:  # and the server goes on serving
+        assert client.get("/ints/3").status_code == 200
+
+
 # -- 6. a client that leaves a stream is noticed at once -------------------------------
 
 

@@ -114,6 +114,12 @@ class Router:
                 f"route name {route.name!r} is already used by {other.pattern!r}; "
                 f"give {route.pattern!r} another name"
             )
+        # The parameters handed to the handler always come from the pattern
+        # the table matches, never from elsewhere: the two cannot drift apart
+        # (as they once did under include(), giving a handler wrong values).
+        params = tuple(_native.RouteTable.parse_pattern(route.pattern))
+        if route.params != params:
+            route = replace(route, params=params)
         self._table.add(list(route.methods), route.pattern, len(self.routes))
         self.routes.append(route)
         if route.name is not None:

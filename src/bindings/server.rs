@@ -583,6 +583,14 @@ fn path_kwargs<'py>(
     if target.params.is_empty() {
         return Ok(None);
     }
+    if target.params.len() != values.len() {
+        // Never pair names and values that do not belong together.
+        return Err(PyRuntimeError::new_err(format!(
+            "route has {} parameters but {} values were matched",
+            target.params.len(),
+            values.len()
+        )));
+    }
     let kwargs = PyDict::new(py);
     for ((name, kind), value) in target.params.iter().zip(values) {
         match kind {

@@ -121,6 +121,12 @@ async def go(request):
     return Response.redirect(request.query["to"])
 
 
+@app.get("/inject")
+async def inject(request):
+    # A header value carrying a client's text with CR/LF: refused, never sent.
+    return "body", 200, {"X-Echo": request.query.get("v", "") + "\r\nSet-Cookie: evil=1"}
+
+
 @app.get("/{page}")
 async def page(request, page):
     return {"page": page}
