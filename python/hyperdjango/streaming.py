@@ -82,7 +82,6 @@ async def _pump(source: Any, sender: Any) -> None:
         pass  # the client went away; closing the generator below runs its finally blocks
     except Exception:
         logger.exception("Exception in a streamed response; the connection is cut")
-        _pumps.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
         sender.abort()
     finally:
         # No longer cancellable by close_abandoned: the cleanup below must finish.

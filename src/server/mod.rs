@@ -185,24 +185,16 @@ impl NativeResponse {
         use http::header::{
             CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LANGUAGE, CONTENT_LENGTH, CONTENT_TYPE,
         };
-        let mut current = None;
-        for (name, value) in extra {
-            if let Some(name) = name {
-                current = Some(name);
-            }
-            let Some(name) = current.as_ref() else {
-                continue;
-            };
-            let describes_body = [
-                CONTENT_TYPE,
-                CONTENT_DISPOSITION,
-                CONTENT_ENCODING,
-                CONTENT_LANGUAGE,
-                CONTENT_LENGTH,
-            ]
-            .contains(name);
-            if !describes_body {
-                self.headers.append(name.clone(), value);
+        const DESCRIBE_A_BODY: [http::HeaderName; 5] = [
+            CONTENT_TYPE,
+            CONTENT_DISPOSITION,
+            CONTENT_ENCODING,
+            CONTENT_LANGUAGE,
+            CONTENT_LENGTH,
+        ];
+        for (name, value) in &extra {
+            if !DESCRIBE_A_BODY.contains(name) {
+                self.headers.append(name.clone(), value.clone());
             }
         }
         self
