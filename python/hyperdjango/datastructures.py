@@ -14,6 +14,7 @@ __all__ = ["Headers", "QueryDict", "FormData", "UploadedFile", "State"]
 
 # RFC 9110 token: what a header name may be.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
+_VALID_NAMES: set[str] = set()
 # The longest file name most file systems accept (ext4, XFS, APFS, NTFS: 255).
 MAX_FILENAME_BYTES = 255
 
@@ -108,10 +109,14 @@ class Headers(MutableMapping[str, str]):
 
 
 def _check_name(name: object) -> str:
+    if isinstance(name, str) and name in _VALID_NAMES:
+        return name
     if not isinstance(name, str) or not name:
         raise TypeError(f"header names must be non-empty str, not {name!r}")
     if not _TOKEN(name):
         raise ValueError(f"invalid header name {name!r}: use letters, digits and !#$%&'*+-.^_`|~")
+    if len(_VALID_NAMES) < 1024:  # names seen before skip the regex (bounded)
+        _VALID_NAMES.add(name)
     return name
 
 
