@@ -4,7 +4,9 @@ A corpus of hostile values is thrown, over raw sockets, at everything a
 client controls: path parameters of every converter, static file paths, the query, header
 values, cookies, X-Forwarded-*, Host, bodies (urlencoded, multipart with
 hostile names, JSON, text in odd charsets), Range and conditional headers,
-methods. tests/apps/hostile.py reads every accessor for each request. Each
+methods; once on the plain app and once with every built-in middleware (so
+Origin, Referer, the CSRF cookie and header, Accept-Encoding, CORS preflights
+reach what reads them). tests/apps/hostile.py reads every accessor. Each
 answer must be below 500 with a labelled JSON body when it is an error, the
 server must keep serving, and it must log no traceback at all.
 """
@@ -62,10 +64,15 @@ VALUES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+@pytest.fixture(scope="module", params=["plain", "every-built-in-middleware"])
+def hostile(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
     save_dir = tmp_path_factory.mktemp("corpus-saves")
-    running = start_server("hostile.py", env={"SAVE_DIR": str(save_dir)})
+    env = {"SAVE_DIR": str(save_dir)}
+    if request.param != "plain":
+        env["HOSTILE_MIDDLEWARE"] = "1"
+    running = start_server("hostile.py", env=env)
     yield running
     running.stop()
     log = "".join(running.output)
@@ -125,6 +132,8 @@ def test_path_parameters_of_every_converter(hostile: RunningServer) -> None:
             f"/static/{segment}",
             f"/static/css/{segment}",
             f"/static/{segment}/site.css",
+            f"/assets/{segment}",
+            f"/assets/css/{segment}",
         ):
             check(send(hostile, request("GET", target)), target)
     still_serving(hostile)
@@ -148,6 +157,9 @@ HEADER_VALUES = [
     b"a" * 8000,
     b'"quoted"',
     b"=;=;=",
+    b"http://[::1",
+    b"https://[/x",
+    b"http://a\xff.example/",
 ]
 
 
@@ -160,11 +172,23 @@ def test_header_cookie_and_forwarded_values(hostile: RunningServer) -> None:
             "X-Forwarded-Proto",
             "Content-Type",
             "Accept",
+            "Accept-Encoding",
             "Authorization",
+            "Origin",
+            "Referer",
+            "X-CSRFToken",
+            "Access-Control-Request-Method",
+            "Access-Control-Request-Headers",
+            "User-Agent",
         ):
             check(send(hostile, request("GET", "/touch/h", [(name, value)])), (name, value))
         cookie = b"a=" + value + b"; " + value + b"=b; " + value
         check(send(hostile, request("GET", "/touch/c", [("Cookie", cookie)])), cookie)
+        for name in ("Origin", "Referer", "X-CSRFToken", "Cookie"):
+            # Unsafe methods, where CSRF reads them, and a CORS preflight.
+            check(send(hostile, request("POST", "/touch/p", [(name, value)], b"x")), (name, value))
+        preflight = [("Origin", value), ("Access-Control-Request-Method", value)]
+        check(send(hostile, request("OPTIONS", "/touch/o", preflight)), ("preflight", value))
         forwarded = b", ".join([value, b"1.2.3.4", value, b"::1", b"[::1]:80", b"unknown"])
         check(
             send(hostile, request("GET", "/touch/f", [("X-Forwarded-For", forwarded)])), forwarded
@@ -263,9 +287,15 @@ def test_range_and_conditional_headers(hostile: RunningServer) -> None:
         b"Fri, 31 Dec 99999 23:59:59 GMT",
         b"\xff\xfe",
     ]
-    for target in ("/file", "/attachment", "/static/css/site.css"):
+    for target in ("/file", "/attachment", "/static/css/site.css", "/assets/css/site.css"):
         for value in values:
-            for name in ("Range", "If-Range", "If-None-Match", "If-Modified-Since"):
+            for name in (
+                "Range",
+                "If-Range",
+                "If-None-Match",
+                "If-Modified-Since",
+                "Accept-Encoding",
+            ):
                 headers = (
                     [(name, value)]
                     if name != "If-Range"

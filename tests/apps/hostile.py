@@ -22,6 +22,28 @@ os.makedirs(os.path.join(STATIC, "css"))
 with open(os.path.join(STATIC, "css", "site.css"), "w") as handle:
     handle.write("body{}")
 app = HyperApp("hostile", max_body_size=2 * 1024 * 1024, static=STATIC)
+if os.environ.get("HOSTILE_MIDDLEWARE"):
+    # Every built-in, so the corpus reaches what they read (Origin, Referer,
+    # Accept-Encoding, the CSRF cookie and header, ...) too.
+    from hyperdjango.standalone_middleware import (
+        CompressionMiddleware,
+        CORSMiddleware,
+        CSRFMiddleware,
+        LoggingMiddleware,
+        RateLimitMiddleware,
+        SecurityMiddleware,
+        TimingMiddleware,
+    )
+    from hyperdjango.staticfiles import StaticFilesMiddleware
+
+    app.use(LoggingMiddleware())
+    app.use(TimingMiddleware())
+    app.use(SecurityMiddleware(csp="default-src 'self'"))
+    app.use(CORSMiddleware(["https://ok.example"], allow_credentials=True, headers=["X-Test"]))
+    app.use(RateLimitMiddleware("1000000/minute"))
+    app.use(CompressionMiddleware(min_size=16))
+    app.use(CSRFMiddleware("a long random secret for the hostile corpus"))
+    app.use(StaticFilesMiddleware(STATIC, prefix="/assets/"))
 SAVE_DIR = os.environ.get("SAVE_DIR") or tempfile.mkdtemp(prefix="hyperdjango-hostile-")
 # Served files live apart from uploads, which a client names.
 FILE = os.path.join(tempfile.mkdtemp(prefix="hyperdjango-hostile-files-"), "data.bin")

@@ -159,7 +159,10 @@ class CSRFMiddleware:
             return None
         referer = request.headers.get("referer")
         if referer is not None:
-            parts = urlsplit(referer)
+            try:
+                parts = urlsplit(referer)
+            except ValueError:  # "http://[::1", NFKC-unsafe hosts: a client's bytes, not a 500
+                return "Referer is malformed"
             if not parts.scheme or not parts.netloc:
                 return "Referer is malformed"
             referer_origin = f"{parts.scheme}://{parts.netloc}".lower()
