@@ -216,7 +216,8 @@ impl PyServer {
     /// Serves every request that is waiting. Returns False once a shutdown was requested.
     fn drain(&self, py: Python<'_>) -> bool {
         let mut batch = std::mem::take(&mut *self.batch.lock());
-        self.handoff.take_batch(&mut batch);
+        // Each request counts as waiting until `dispatch` (or a pool thread) starts it.
+        self.handoff.take_unstarted(&mut batch);
         self.completions.hold();
         let targets = Arc::clone(&self.targets.lock());
         for pending in batch.drain(..) {

@@ -103,7 +103,7 @@ fn start_with_pipe(
     runtime.spawn(async move {
         let mut batch = Vec::new();
         loop {
-            handoff.take_batch(&mut batch);
+            handoff.take_unstarted(&mut batch);
             for pending in batch.drain(..) {
                 handoff.started(pending.queued_at);
                 answer(pending);

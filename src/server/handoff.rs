@@ -186,8 +186,20 @@ impl<T> Handoff<T> {
     }
 
     /// Takes everything queued into `batch` (which should be empty; its
-    /// capacity is recycled so the steady state allocates nothing).
+    /// capacity is recycled so the steady state allocates nothing), counting
+    /// each as started: for consumers that do not report starts themselves.
     pub fn take_batch(&self, batch: &mut Vec<T>) {
+        self.take_unstarted(batch);
+        if !batch.is_empty() {
+            self.progress_at
+                .store(self.micros(Instant::now()), Ordering::Relaxed);
+            self.forget(batch.len());
+        }
+    }
+
+    /// As [`Handoff::take_batch`], but the items still count as waiting
+    /// until the consumer calls [`Handoff::started`] for each.
+    pub fn take_unstarted(&self, batch: &mut Vec<T>) {
         self.clear_doorbell();
         let mut queue = self.queue.lock();
         std::mem::swap(&mut *queue, batch);
@@ -338,7 +350,7 @@ mod tests {
         assert_eq!(handoff.offer(3, now), Err(3));
         assert_eq!(handoff.waiting(), 2);
         let mut batch = Vec::new();
-        handoff.take_batch(&mut batch);
+        handoff.take_unstarted(&mut batch);
         // Taken is not started: still waiting, still full.
         assert_eq!(handoff.offer(4, now), Err(4));
         handoff.started(now);
@@ -355,15 +367,30 @@ mod tests {
         assert_eq!(handoff.offer(2, later), Err(2));
         // Started after a long wait: the latest wait still says "overloaded"...
         let mut batch = Vec::new();
-        handoff.take_batch(&mut batch);
+        handoff.take_unstarted(&mut batch);
         handoff.started(start - Duration::from_millis(200));
         // ... but with nothing waiting there is no reason to refuse.
         assert_eq!(handoff.waiting(), 0);
         assert!(handoff.offer(3, later).is_ok());
         assert_eq!(handoff.offer(4, later), Err(4));
-        handoff.take_batch(&mut batch);
+        handoff.take_unstarted(&mut batch);
         handoff.started(Instant::now());
         assert!(handoff.offer(5, Instant::now()).is_ok());
+    }
+
+    #[test]
+    fn a_consumer_that_reports_no_starts_never_leaks_waiting() {
+        let handoff = Handoff::with_limits(limits(2, 50)).expect("eventfd");
+        let mut batch = Vec::new();
+        for round in 0..5 {
+            assert!(handoff.offer(round, Instant::now()).is_ok());
+            assert!(handoff.offer(round, Instant::now()).is_ok());
+            batch.clear();
+            handoff.take_batch(&mut batch);
+            assert_eq!(handoff.waiting(), 0);
+        }
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(handoff.offer(9, Instant::now()).is_ok());
     }
 
     #[test]
