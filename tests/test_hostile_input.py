@@ -367,7 +367,8 @@ def test_disconnect_closes_the_generator_promptly(
     finished_at = wait_for_finally(hostile, name)
     # The generator sleeps 6 s between chunks: finishing well before that
     # shows the disconnect itself was noticed, not the next chunk's write.
-    assert finished_at - closed_at < 3.0, finished_at - closed_at
+    print(f"{name}: finally ran {finished_at - closed_at:.3f} s after the disconnect")
+    assert finished_at - closed_at < 2.0, finished_at - closed_at
 
 
 def test_stream_with_a_pipelined_request_behind_it_still_completes(
