@@ -371,10 +371,11 @@ def test_disconnect_closes_the_generator_promptly(
     assert finished_at - closed_at < 2.0, finished_at - closed_at
 
 
-def test_stream_with_a_pipelined_request_behind_it_still_completes(
+def test_pipelined_bytes_during_a_stream_are_not_taken_for_a_hang_up(
     hostile: RunningServer,
 ) -> None:
-    """Bytes arriving while a stream waits are kept, not taken for a hang-up."""
+    """Bytes arriving while a stream waits are kept, not taken for a hang-up (that
+    they are then served in order is checked by src/server/connection_tests.rs)."""
     with hostile.connect(timeout=10) as sock:
         sock.sendall(b"GET /slow-stream/piped HTTP/1.1\r\nHost: x\r\n\r\n")
         reader = RawReader(sock)
