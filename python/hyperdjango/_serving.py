@@ -14,19 +14,17 @@ import contextvars
 import functools
 import inspect
 import logging
-import signal
 import sys
 import threading
-import time
 import types
 from collections.abc import Callable, Generator
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from . import _hyperdjango_native as _native
 from . import _reload_serving, streaming
 from .debug import error_page
 from .exceptions import HTTPException
+from .lifecycle import DaemonThreadPool, ListenError, PidFile, drain, run_hooks
 from .limits import ServerLimits
 from .response import Response
 
@@ -35,8 +33,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("hyperdjango")
 error_logger = logging.getLogger("hyperdjango.error")
-
-DRAIN_TIMEOUT = 30.0
 
 
 @types.coroutine
@@ -76,13 +72,15 @@ class Dispatcher:
     """Callbacks the native server uses for work it does not finish itself."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor, prod: bool
+        self, loop: asyncio.AbstractEventLoop, executor: DaemonThreadPool, prod: bool
     ) -> None:
         self.loop = loop
         self.executor = executor
         self.prod = prod
         self.server: Any = None  # the native Server, set once constructed
         self.tasks: set[asyncio.Task[Any]] = set()
+        # Requests on the thread pool, answered 503 if still running at the drain deadline.
+        self.sync_requests: set[Any] = set()
 
     def schedule(
         self, coroutine: Any, pending: Any, request: Any, context: contextvars.Context
@@ -115,6 +113,7 @@ class Dispatcher:
         context: contextvars.Context,
     ) -> None:
         """Run a plain ``def`` handler on the thread pool."""
+        self.sync_requests.add(request)
         self.executor.submit(self._call_sync, handler, request, kwargs, context)
 
     def _call_sync(
@@ -139,6 +138,8 @@ class Dispatcher:
             self.server.fail_with(request, exception)
         else:
             self.server.complete(request, result)
+        finally:
+            self.sync_requests.discard(request)
 
     def error_response(self, request: Any, exception: BaseException) -> Response:
         """The response for a handler that raised ``exception``."""
@@ -146,6 +147,9 @@ class Dispatcher:
             return Response.json(
                 {"detail": exception.detail}, exception.status_code, exception.headers
             )
+        if isinstance(exception, asyncio.CancelledError):
+            # Cut at the drain deadline (or cancelled on purpose): not a bug to report.
+            return Response.json({"detail": "Service Unavailable"}, status=503)
         error_logger.error(
             "Exception in handler for %s %s",
             request.method,
@@ -155,13 +159,6 @@ class Dispatcher:
         if self.prod:
             return Response.json({"detail": "Internal Server Error"}, status=500)
         return error_page(request, exception)
-
-
-def _run_hooks(loop: asyncio.AbstractEventLoop, hooks: list[Callable[[], Any]]) -> None:
-    for hook in hooks:
-        result = hook()
-        if inspect.isawaitable(result):
-            loop.run_until_complete(result)
 
 
 def _display_address(host: str, port: int) -> str:
@@ -176,12 +173,15 @@ def serve(
     *,
     in_memory: Callable[[Any], None] | None = None,
     limits: ServerLimits | None = None,
+    shutdown_timeout: float = 30.0,
+    pid_file: str | None = None,
 ) -> None:
     """Run ``app`` until a shutdown is requested; see ``HyperApp.run``.
 
     With ``in_memory`` (``hyperdjango.testing``) nothing listens: the native
     server is started without a socket and handed to ``in_memory`` once the
-    startup hooks ran; its ``connect()`` opens connections to it.
+    startup hooks ran; its ``connect()`` opens connections to it. No signals
+    are caught, no PID file is written and nothing is printed then.
     """
     limits = limits or ServerLimits()
     if in_memory is None:
@@ -190,10 +190,9 @@ def serve(
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    executor = ThreadPoolExecutor(
-        max_workers=app.sync_workers, thread_name_prefix="hyperdjango-sync"
-    )
-    dispatcher = Dispatcher(loop, executor, prod)
+    pool = DaemonThreadPool(app.sync_workers, "hyperdjango-sync")
+    dispatcher = Dispatcher(loop, pool, prod)
+    pid = PidFile(pid_file)
     app._serving = True
     chain = None
     stages: list[Any] = []
@@ -203,7 +202,7 @@ def serve(
         # The leading built-ins run natively around everything else.
         stages, rest = native_stages(list(app.middleware))
         if rest:
-            chain = compile_chain(rest, loop, executor, dispatcher.error_response)
+            chain = compile_chain(rest, loop, pool, dispatcher.error_response)
     server = _native.Server(
         app.router._table,
         app.router._native_targets(),
@@ -217,16 +216,27 @@ def serve(
         middleware=chain,
         native_middleware=stages,
         limits=limits.native(),
+        shutdown_timeout=shutdown_timeout,
+        pid_file=None if pid.path is None else str(pid.path),
     )
     dispatcher.server = server
     streaming.bind_loop(loop)
     reload_handle = None
+    served = False
     try:
-        _run_hooks(loop, app.startup_hooks)
         if in_memory is None:
-            bound_host, bound_port = server.start()
+            try:
+                # SIGTERM/SIGINT are caught natively from here on (main thread only:
+                # a server run from another thread leaves the process's signals alone).
+                bound_host, bound_port = server.start(
+                    handle_signals=threading.current_thread() is threading.main_thread()
+                )
+            except OSError as error:
+                raise ListenError(error.errno, error.strerror or str(error)) from None
         else:
             server.start_in_memory()
+        run_hooks(loop, app.startup_hooks)
+        pid.write()
         stopped = loop.create_future()
 
         def on_ready() -> None:
@@ -235,9 +245,6 @@ def serve(
 
         loop.add_reader(server.fileno(), on_ready)
         reload_handle = _reload_serving.serving(app, server, loop, prod)
-        if threading.current_thread() is threading.main_thread():
-            for signal_number in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signal_number, server.request_shutdown)
         if in_memory is None:
             mode = "production" if prod else "debug"
             print(
@@ -245,24 +252,24 @@ def serve(
                 f"({mode} mode, {len(app.router.routes)} routes; Ctrl+C to stop)",
                 flush=True,
             )
+            served = True
         else:
             in_memory(server)
         loop.run_until_complete(stopped)
         _reload_serving.stopping(reload_handle)
-        _drain(loop, server, DRAIN_TIMEOUT)
-        _run_hooks(loop, app.shutdown_hooks)
+        loop.remove_reader(server.fileno())
+        drain(loop, server, dispatcher)
+        run_hooks(loop, app.shutdown_hooks)
     finally:
         if reload_handle is not None:
             _reload_serving.stopping(reload_handle)
         server.finish_shutdown(0.5)
-        executor.shutdown(wait=False, cancel_futures=True)
-        if threading.current_thread() is threading.main_thread() and not loop.is_closed():
-            for signal_number in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signal_number)
+        pool.shutdown()
+        pid.remove()
         streaming.bind_loop(None)
         loop.close()
         asyncio.set_event_loop(None)
-        if in_memory is None:
+        if served:
             print("hyperdjango: stopped", file=sys.stderr, flush=True)
 
 
@@ -279,12 +286,3 @@ def _allow_descriptors(connections: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     except (ImportError, ValueError, OSError):
         pass  # keep the inherited limit: accepting then backs off when out of descriptors
-
-
-def _drain(loop: asyncio.AbstractEventLoop, server: Any, timeout: float) -> None:
-    """Stop accepting, then keep serving what is in flight for up to ``timeout`` s."""
-    server.begin_shutdown()
-    deadline = time.monotonic() + timeout
-    while server.in_flight() and time.monotonic() < deadline:
-        loop.run_until_complete(asyncio.sleep(0.01))
-        server.drain()

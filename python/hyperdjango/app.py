@@ -154,8 +154,10 @@ class HyperApp:
         max_connections: int | None = None,
         max_queue: int | None = None,
         max_queue_wait: float | None = None,
+        shutdown_timeout: float = 30.0,
+        pid_file: str | os.PathLike[str] | None = None,
     ) -> None:
-        """Serve until SIGINT/SIGTERM or ``_server_shutdown()``.
+        """Serve until SIGINT/SIGTERM or ``_server_shutdown()``, then return.
 
         ``port=0`` picks a free port (the startup line shows it). ``prod=True``
         hides tracebacks, adds security headers and disables ``/debug/*``.
@@ -167,6 +169,14 @@ class HyperApp:
         ``max_connections`` (10,000 per worker), ``max_queue`` (1024) and
         ``max_queue_wait`` (5 s) before new requests get 503. ``None`` keeps
         the default; see ``hyperdjango.limits.ServerLimits``.
+
+        Shutdown is graceful: new connections are refused, idle keep-alive
+        connections closed, and requests in flight (streams included) get up
+        to ``shutdown_timeout`` seconds to finish; then ``on_shutdown`` hooks
+        run. A second Ctrl+C stops at once. ``pid_file`` names a file that
+        holds the process ID while serving (removed on exit). Raises
+        ``hyperdjango.lifecycle.ListenError`` (an ``OSError``) when the address
+        cannot be bound.
         """
         if not isinstance(host, str) or not host:
             raise ValueError(f"host must be a non-empty str, not {host!r}")
@@ -186,7 +196,17 @@ class HyperApp:
                 "max_queue_wait": max_queue_wait,
             }
         )
-        serve(self, host=host, port=port, prod=bool(prod), limits=limits)
+        from .lifecycle import check_shutdown_timeout
+
+        serve(
+            self,
+            host=host,
+            port=port,
+            prod=bool(prod),
+            limits=limits,
+            shutdown_timeout=check_shutdown_timeout(shutdown_timeout),
+            pid_file=None if pid_file is None else os.fspath(pid_file),
+        )
 
     # -- ASGI -------------------------------------------------------------------
 

@@ -34,6 +34,11 @@ def bind_loop(loop: asyncio.AbstractEventLoop | None) -> None:
     _loop = loop
 
 
+def running_tasks() -> set[asyncio.Task[None]]:
+    """The stream pumps still running (cancelled at the drain deadline)."""
+    return set(_pumps)
+
+
 def start(source: Any, sender: Any) -> None:
     """Start pumping ``source`` into ``sender`` on the server loop (any thread)."""
     if _loop is None:

@@ -23,10 +23,12 @@ use super::router::PyRouteTable;
 use crate::http::proxy::TrustedProxies;
 use crate::middleware::NativeChain;
 use crate::routing::ParamKind;
-use crate::server::{Completions, Handoff, NativeResponse, PendingRequest, Server, ServerConfig};
+use crate::server::{
+    Completions, Handoff, Lifecycle, NativeResponse, PendingRequest, Server, ServerConfig,
+};
 
-/// The running server's doorbell, for `_server_shutdown()`.
-static RUNNING: Mutex<Option<Arc<Handoff<PendingRequest>>>> = Mutex::new(None);
+/// The running server's shutdown state, for `_server_shutdown()`.
+static RUNNING: Mutex<Option<Arc<Lifecycle>>> = Mutex::new(None);
 
 /// What Python passes per route: `(handler, is_async, [(param_name, converter)])`.
 type TargetSpec = (Py<PyAny>, bool, Vec<(String, String)>);
@@ -59,6 +61,7 @@ pub struct PyServer {
     /// (`hyperdjango.middleware.chain`); None without middleware, and then
     /// nothing below costs anything.
     chain: Option<Py<PyAny>>,
+    pid_file: Option<std::path::PathBuf>,
 }
 
 fn parse_kind(kind: &str) -> PyResult<ParamKind> {
@@ -76,7 +79,7 @@ impl PyServer {
     /// validated: `header_read_timeout`, `keep_alive_timeout`,
     /// `body_read_timeout`, `send_timeout`, `max_connections`, `max_queue`,
     /// `max_queue_wait`; any left out keeps its default.
-    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, trusted_proxies=None, static_root=None, worker_threads=None, middleware=None, native_middleware=None, limits=None, listen_fd=None, supervised=false))]
+    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, trusted_proxies=None, static_root=None, worker_threads=None, middleware=None, native_middleware=None, limits=None, listen_fd=None, supervised=false, shutdown_timeout=30.0, pid_file=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -95,7 +98,14 @@ impl PyServer {
         limits: Option<&Bound<'_, PyDict>>,
         listen_fd: Option<i32>,
         supervised: bool,
+        shutdown_timeout: f64,
+        pid_file: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
+        let shutdown_timeout = Duration::try_from_secs_f64(shutdown_timeout).map_err(|_| {
+            PyValueError::new_err(format!(
+                "shutdown_timeout must be a non-negative number of seconds, not {shutdown_timeout}"
+            ))
+        })?;
         let trusted_proxies = match trusted_proxies {
             Some(specs) => TrustedProxies::parse(&specs).map_err(PyValueError::new_err)?,
             None => TrustedProxies::default(),
@@ -103,6 +113,7 @@ impl PyServer {
         let mut config = ServerConfig::new(host, port);
         config.prod = prod;
         config.max_body_size = max_body_size;
+        config.shutdown_timeout = shutdown_timeout;
         if let Some(root) = static_root {
             let canonical = root.canonicalize().map_err(|error| {
                 PyValueError::new_err(format!("static folder {}: {error}", root.display()))
@@ -151,11 +162,15 @@ impl PyServer {
             run_sync: dispatcher.getattr("run_sync")?.unbind(),
             error_response: dispatcher.getattr("error_response")?.unbind(),
             chain: middleware,
+            pid_file,
         })
     }
 
-    /// Binds and starts serving; returns the bound `(host, port)`.
-    fn start(&self, py: Python<'_>) -> PyResult<(String, u16)> {
+    /// Binds and starts serving; returns the bound `(host, port)`. With
+    /// `handle_signals`, SIGTERM and SIGINT are caught natively until
+    /// `finish_shutdown` (only one server per process may do so).
+    #[pyo3(signature = (handle_signals=false))]
+    fn start(&self, py: Python<'_>, handle_signals: bool) -> PyResult<(String, u16)> {
         let mut slot = self.server.lock();
         if slot.is_some() {
             return Err(PyRuntimeError::new_err("the server is already running"));
@@ -164,17 +179,28 @@ impl PyServer {
         let routes = Arc::clone(&self.routes.lock());
         let handoff = Arc::clone(&self.handoff);
         let completions = Arc::clone(&self.completions);
-        let server = py
+        let mut server = py
             .detach(|| Server::start(config, routes, handoff, completions))
             .map_err(|error| {
-                PyOSError::new_err(format!(
-                    "cannot listen on {}:{}: {error}",
-                    self.config.host, self.config.port
+                PyOSError::new_err((
+                    error.raw_os_error(),
+                    format!(
+                        "cannot listen on {}:{}: {}",
+                        self.config.host,
+                        self.config.port,
+                        listen_failure(&error)
+                    ),
                 ))
             })?;
         let address = server.local_addr();
+        server.lifecycle().set_pid_file(self.pid_file.clone());
+        if handle_signals {
+            server
+                .handle_signals()
+                .map_err(|error| PyRuntimeError::new_err(error.to_string()))?;
+        }
+        *RUNNING.lock() = Some(Arc::clone(server.lifecycle()));
         *slot = Some(server);
-        *RUNNING.lock() = Some(Arc::clone(&self.handoff));
         Ok((address.ip().to_string(), address.port()))
     }
 
@@ -262,15 +288,26 @@ impl PyServer {
     fn finish_shutdown(&self, py: Python<'_>, timeout: f64) {
         let server = self.server.lock().take();
         if let Some(mut server) = server {
+            {
+                let mut running = RUNNING.lock();
+                if running
+                    .as_ref()
+                    .is_some_and(|lifecycle| Arc::ptr_eq(lifecycle, server.lifecycle()))
+                {
+                    *running = None;
+                }
+            }
             py.detach(|| server.finish_shutdown(Duration::from_secs_f64(timeout.max(0.0))));
         }
-        let mut running = RUNNING.lock();
-        if running
+    }
+
+    /// True once the drain deadline (`shutdown_timeout` after the shutdown
+    /// began) has passed: what is still in flight gets cut.
+    fn deadline_passed(&self) -> bool {
+        self.server
+            .lock()
             .as_ref()
-            .is_some_and(|handoff| Arc::ptr_eq(handoff, &self.handoff))
-        {
-            *running = None;
-        }
+            .is_some_and(|server| server.lifecycle().deadline_passed())
     }
 
     /// Requests answered by neither a handler nor the server yet.
@@ -279,6 +316,17 @@ impl PyServer {
             server
                 .stats()
                 .in_flight
+                .load(std::sync::atomic::Ordering::SeqCst)
+        })
+    }
+
+    /// Requests between their head and the last byte of their answer
+    /// (streams included): the graceful drain waits for this to reach zero.
+    fn open_requests(&self) -> usize {
+        self.server.lock().as_ref().map_or(0, |server| {
+            server
+                .stats()
+                .open_requests
                 .load(std::sync::atomic::Ordering::SeqCst)
         })
     }
@@ -322,9 +370,14 @@ impl PyServer {
         self.handoff.waiting()
     }
 
-    /// Asks the serving loop to stop (same as `_server_shutdown()`).
+    /// Begins a graceful shutdown (same as `_server_shutdown()`).
     fn request_shutdown(&self) {
-        self.handoff.request_shutdown();
+        match self.server.lock().as_ref() {
+            Some(server) => {
+                server.lifecycle().begin();
+            }
+            None => self.handoff.request_shutdown(),
+        }
     }
 }
 
@@ -571,6 +624,22 @@ impl RouteTarget {
     }
 }
 
+/// Why binding failed, in words a user can act on.
+fn listen_failure(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "the port is already in use (is another server running on it?)".into()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (ports below 1024 need privileges)".into()
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "that address does not belong to this machine".into()
+        }
+        _ => error.to_string(),
+    }
+}
+
 fn copy_context(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     // SAFETY: returns a new reference or NULL with an exception set.
     unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent()) }
@@ -609,13 +678,15 @@ fn path_kwargs<'py>(
     Ok(Some(kwargs))
 }
 
-/// Asks the running server to shut down gracefully: it stops accepting,
-/// finishes in-flight requests (up to the drain timeout) and `run()` returns.
+/// Asks the running server to shut down gracefully, from any thread: it
+/// stops accepting at once, finishes in-flight requests (the caller's too)
+/// for up to `shutdown_timeout` seconds, runs the on_shutdown hooks, and
+/// `run()` returns.
 #[pyfunction]
 pub fn _server_shutdown() -> PyResult<()> {
     match RUNNING.lock().as_ref() {
-        Some(handoff) => {
-            handoff.request_shutdown();
+        Some(lifecycle) => {
+            lifecycle.begin();
             Ok(())
         }
         None => Err(PyRuntimeError::new_err(

@@ -85,8 +85,9 @@ pub(super) async fn accept_loop(
     }
 }
 
-/// Resolves once shutdown has begun (at once if it already has).
-async fn stopping(stop: &mut watch::Receiver<bool>) {
+/// Resolves once `stop` fires: shutdown began (or, for the deadline receiver,
+/// the drain deadline passed); at once if it already has.
+pub(super) async fn stopping(stop: &mut watch::Receiver<bool>) {
     // The borrow guard is dropped here, before any other await: it is not Send.
     let _ = stop.wait_for(|stopping| *stopping).await;
 }
@@ -204,6 +205,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let framing = head.framing();
         let expects_continue = head.expects_continue();
         let mut keep_alive = head.keep_alive();
+        // Open until the whole answer is written (a stream to its end), so a
+        // graceful shutdown waits for it.
+        let _open = OpenRequest::enter(&self.shared);
         // Production mode's security headers; HSTS only for secure requests.
         let prod = self.shared.config.prod;
         let secure = prod
@@ -545,6 +549,24 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Counts a request as open from its head until the last byte of its
+/// answer (a streamed body to its end) or until its client left: what a
+/// graceful shutdown waits for.
+struct OpenRequest(Arc<Shared>);
+
+impl OpenRequest {
+    fn enter(shared: &Arc<Shared>) -> Self {
+        shared.stats.open_requests.fetch_add(1, Ordering::SeqCst);
+        OpenRequest(Arc::clone(shared))
+    }
+}
+
+impl Drop for OpenRequest {
+    fn drop(&mut self) {
+        self.0.stats.open_requests.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf};
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::{connection, runtime, Completions, Handoff, PendingRequest, Server, ServerConfig};
 use crate::routing::RouteTable;
@@ -35,13 +35,13 @@ impl Server {
     ) -> io::Result<Server> {
         let runtime = runtime(&config, &handoff)?;
         let shared = super::Shared::new(config, routes, handoff);
-        let (stop_accepting, _) = watch::channel(false);
         runtime.spawn(async move { completions.deliver_forever().await });
+        runtime.spawn(Arc::clone(&shared.lifecycle).enforce_deadline());
         Ok(Server {
             shared,
             local_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            stop_accepting,
             runtime: Some(runtime),
+            signals: None,
         })
     }
 
@@ -49,7 +49,7 @@ impl Server {
     /// is. `None` once the server has begun shutting down.
     pub fn connect_in_memory(&self, peer: SocketAddr) -> Option<InMemoryClient> {
         let runtime = self.runtime.as_ref()?;
-        if *self.stop_accepting.borrow() {
+        if self.shared.lifecycle.draining() {
             return None;
         }
         let (client, server) = tokio::io::duplex(PIPE_CAPACITY);
@@ -57,7 +57,7 @@ impl Server {
             server,
             peer,
             Arc::clone(&self.shared),
-            self.stop_accepting.subscribe(),
+            self.shared.lifecycle.stop_receiver(),
         ));
         Some(InMemoryClient::new(client, runtime.handle().clone()))
     }

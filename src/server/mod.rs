@@ -15,6 +15,8 @@ pub mod metrics;
 mod native;
 mod reading;
 pub mod request_body;
+pub mod shutdown;
+pub mod signals;
 mod writing;
 
 use std::io;
@@ -25,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use http::{HeaderMap, StatusCode};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
 use crate::http::head::{HeadLimits, RequestHead};
 use crate::routing::RouteTable;
@@ -34,6 +36,8 @@ pub use completion::Completions;
 pub use handoff::Handoff;
 pub use in_memory::InMemoryClient;
 pub use request_body::{RequestBody, SpooledBody};
+pub use shutdown::Lifecycle;
+pub use signals::{Signal, SignalWatch};
 
 /// Default for [`ServerConfig::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
@@ -94,6 +98,9 @@ pub struct ServerConfig {
     /// This process is one worker of a supervisor (its parent): the debug
     /// page lists the supervisor's children as the workers.
     pub supervised: bool,
+    /// How long in-flight requests (and streams) get to finish once a
+    /// graceful shutdown begins (`app.run(shutdown_timeout=...)`).
+    pub shutdown_timeout: Duration,
     /// `HyperApp(static=...)`, canonical: served natively under `/static/`
     /// (debug mode only; in production the reverse proxy serves it).
     pub static_root: Option<std::path::PathBuf>,
@@ -131,6 +138,7 @@ impl ServerConfig {
             backlog: 1024,
             listen_fd: None,
             supervised: false,
+            shutdown_timeout: Duration::from_secs(30),
             static_root: None,
             router_answers_to_application: false,
             native_middleware: None,
@@ -207,6 +215,9 @@ pub struct Stats {
     pub requests: AtomicU64,
     /// Handed to the application and not answered yet (waiting included).
     pub in_flight: AtomicUsize,
+    /// Requests from their head to the last byte of their answer (streams
+    /// included): a graceful shutdown drains until this is zero.
+    pub open_requests: AtomicUsize,
     pub connections: AtomicUsize,
     pub native_errors: AtomicU64,
     /// Requests refused with 503 because the application was overloaded.
@@ -227,6 +238,7 @@ pub(crate) struct Shared {
     pub route_latency: ArcSwap<Vec<metrics::Histogram>>,
     /// Limits open connections to `config.max_connections`.
     pub connection_slots: Arc<tokio::sync::Semaphore>,
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 impl Shared {
@@ -239,6 +251,10 @@ impl Shared {
         let slots = config
             .max_connections
             .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        let lifecycle = Arc::new(Lifecycle::new(
+            Arc::clone(&handoff),
+            config.shutdown_timeout,
+        ));
         Arc::new(Shared {
             config,
             routes: ArcSwap::new(routes),
@@ -247,6 +263,7 @@ impl Shared {
             started: Instant::now(),
             route_latency: ArcSwap::from_pointee(latency),
             connection_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+            lifecycle,
         })
     }
 }
@@ -266,8 +283,8 @@ fn latency_table(config: &ServerConfig, routes: &RouteTable) -> Vec<metrics::His
 pub struct Server {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
-    stop_accepting: watch::Sender<bool>,
     runtime: Option<tokio::runtime::Runtime>,
+    signals: Option<SignalWatch>,
 }
 
 impl Server {
@@ -283,7 +300,7 @@ impl Server {
         let local_addr = listener.local_addr()?;
         let runtime = runtime(&config, &handoff)?;
         let shared = Shared::new(config, routes, handoff);
-        let (stop_accepting, stop_signal) = watch::channel(false);
+        let stop_signal = shared.lifecycle.stop_receiver();
         let listener = {
             let _guard = runtime.enter();
             tokio::net::TcpListener::from_std(listener)?
@@ -294,11 +311,12 @@ impl Server {
             stop_signal,
         ));
         runtime.spawn(async move { completions.deliver_forever().await });
+        runtime.spawn(Arc::clone(&shared.lifecycle).enforce_deadline());
         Ok(Server {
             shared,
             local_addr,
-            stop_accepting,
             runtime: Some(runtime),
+            signals: None,
         })
     }
 
@@ -319,16 +337,29 @@ impl Server {
         self.shared.route_latency.store(Arc::new(latency));
     }
 
+    /// The server's shutdown state, shared with signal handling and `_server_shutdown()`.
+    pub fn lifecycle(&self) -> &Arc<Lifecycle> {
+        &self.shared.lifecycle
+    }
+
+    /// Catches SIGTERM and SIGINT natively until the server stops (see
+    /// [`Lifecycle::on_signal`] for what each does).
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        let lifecycle = Arc::clone(&self.shared.lifecycle);
+        self.signals = Some(SignalWatch::install(move |signal| {
+            lifecycle.on_signal(signal)
+        })?);
+        Ok(())
+    }
+
     /// Stops accepting and asks every connection to close after its current
     /// request (idle keep-alive connections close at once).
     pub fn begin_shutdown(&self) {
-        // Replace, not send: an in-memory server has no receiver until a
-        // connection subscribes, and the flag must stick for later ones.
-        self.stop_accepting.send_replace(true);
+        self.shared.lifecycle.begin();
     }
 
-    /// Waits up to `timeout` for connections to finish, then stops the runtime.
-    /// Blocking: call it without holding the GIL.
+    /// Waits up to `timeout` for connections to finish, then stops the runtime
+    /// and gives signal handling back. Blocking: call it without the GIL.
     pub fn finish_shutdown(&mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while self.shared.stats.connections.load(Ordering::SeqCst) > 0 && Instant::now() < deadline
@@ -339,6 +370,7 @@ impl Server {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_timeout(Duration::from_millis(100));
         }
+        self.signals = None;
     }
 }
 
@@ -364,9 +396,8 @@ pub async fn serve_stream<S>(
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let shared = Shared::new(config, routes, handoff);
-    // Never stopping. The sender must outlive the connection: once it is
-    // dropped, waiting for a change ends at once, which reads as "stop".
-    let (_stop, never) = watch::channel(false);
+    // Never stopping: the sender lives in `shared`, as long as the connection.
+    let never = shared.lifecycle.stop_receiver();
     connection::serve_connection(stream, peer, shared, never).await;
 }
 

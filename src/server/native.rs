@@ -77,12 +77,13 @@ pub(super) fn performance_page(shared: &Shared) -> NativeResponse {
         .collect::<Vec<_>>()
         .join(",");
     let body = format!(
-        "{{\"pid\":{},\"uptime_seconds\":{:.3},\"requests_total\":{},\"in_flight\":{},\"queue_depth\":{},\"connections\":{},\"native_errors\":{},\"shed_total\":{},\"workers\":[{}],\"routes\":{{",
+        "{{\"pid\":{},\"uptime_seconds\":{:.3},\"requests_total\":{},\"in_flight\":{},\"open_requests\":{},\"queue_depth\":{},\"connections\":{},\"native_errors\":{},\"shed_total\":{},\"workers\":[{}],\"routes\":{{",
         std::process::id(),
         shared.started.elapsed().as_secs_f64(),
         stats.requests.load(Ordering::Relaxed),
         // Handed over minus still waiting: the requests Python is working on.
         stats.in_flight.load(Ordering::Relaxed).saturating_sub(waiting),
+        stats.open_requests.load(Ordering::Relaxed),
         waiting,
         stats.connections.load(Ordering::Relaxed),
         stats.native_errors.load(Ordering::Relaxed),

@@ -10,7 +10,7 @@ use http::Version;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
-use super::connection::{write_all, Connection, OUTPUT_HIGH_WATER};
+use super::connection::{stopping, write_all, Connection, OUTPUT_HIGH_WATER};
 use super::{NativeResponse, ResponseBody, StreamChunk};
 use crate::http::response_head::{framing_for, write_chunk_start, write_head, Framing, LAST_CHUNK};
 use crate::middleware::compression::StreamEncoder;
@@ -127,13 +127,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         framing: Framing,
     ) -> io::Result<()> {
         let chunked = framing == Framing::Chunked;
+        // At the drain deadline the body ends cleanly, as if the producer had
+        // finished; dropping the receiver tells the producer to stop.
+        let mut deadline = self.shared.lifecycle.deadline_receiver();
         loop {
             let chunk = match receiver.try_recv() {
                 Ok(chunk) => chunk,
                 Err(TryRecvError::Disconnected) => break,
                 Err(TryRecvError::Empty) => {
                     self.flush().await?;
-                    match self.next_chunk_or_hang_up(&mut receiver).await? {
+                    let next = tokio::select! {
+                        next = self.next_chunk_or_hang_up(&mut receiver) => next?,
+                        _ = stopping(&mut deadline) => None,
+                    };
+                    match next {
                         Some(chunk) => chunk,
                         None => break,
                     }
