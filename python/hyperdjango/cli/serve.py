@@ -1,0 +1,65 @@
+"""``hyper run`` (serve in the foreground) and ``hyper routes`` (print the route table)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..app import HyperApp
+from ..lifecycle import ListenError
+from .apps import load_app
+from .options import CommandError, add_app_option, add_server_options, run_keywords
+
+
+def add_commands(verbs: Any) -> None:
+    run = verbs.add_parser(
+        "run",
+        help="serve an app in the foreground (Ctrl+C or SIGTERM stops it gracefully)",
+        description="Serve an app in the foreground until SIGTERM or Ctrl+C: the listener "
+        "closes, in-flight requests finish (up to --shutdown-timeout), on_shutdown hooks run, "
+        "exit 0. A second Ctrl+C stops at once.",
+    )
+    add_app_option(run)
+    add_server_options(run)
+    run.add_argument(
+        "--pid-file",
+        metavar="PATH",
+        help="write the server's PID here while it serves (hyper start uses .hyper.<port>.pid)",
+    )
+    run.set_defaults(handler=run_command)
+
+    routes = verbs.add_parser(
+        "routes",
+        help="print the route table",
+        description="Print every route: methods, pattern, name and handler.",
+    )
+    add_app_option(routes)
+    routes.set_defaults(handler=routes_command)
+
+
+def run_command(arguments: argparse.Namespace) -> int:
+    app = load_app(arguments.app)
+    try:
+        app.run(**run_keywords(arguments), pid_file=arguments.pid_file)
+    except ListenError as error:
+        raise CommandError(str(error)) from None
+    return 0
+
+
+def routes_command(arguments: argparse.Namespace) -> int:
+    print_routes(load_app(arguments.app))
+    return 0
+
+
+def print_routes(app: HyperApp) -> None:
+    rows = [("METHODS", "PATTERN", "NAME", "HANDLER")]
+    rows += [
+        (methods, pattern, name or "-", handler)
+        for methods, pattern, name, handler in app.router.table()
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)),
+            row[3],
+        )
