@@ -43,6 +43,7 @@ bench: build
 	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run.sh
 	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_files.sh
 	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_middleware.sh
+	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_django.sh
 	$(PY) -m pytest -q bench/test_router_resolve.py --benchmark-only -p no:cacheprovider
 	cargo bench --no-default-features
 

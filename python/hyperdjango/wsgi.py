@@ -118,11 +118,17 @@ class WSGIRunner:
         result: Any = None
         try:
             result = self.application(environ, start)
+            if type(result) is list and start.status is not None and not start.written:
+                # The common case (a raw app's [body]): one native call.
+                start.sent = True
+                body = result[0] if len(result) == 1 else b"".join(result)
+                exchange.respond(start.status, start.headers, body)
+                return
             self.send(environ, exchange, start, result)
         except Exception as error:  # noqa: BLE001 - the application failed: 500
             self.fail(environ, exchange, start, error)
         finally:
-            close = getattr(result, "close", None)
+            close = None if type(result) is list else getattr(result, "close", None)
             if close is not None:
                 try:
                     close()

@@ -8,7 +8,6 @@
 //! `crate::wsgi`), its `wsgi.input` and the `WsgiExchange` to answer through.
 //! The thread that takes a request runs the view, so there is no second hop.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::fd::FromRawFd;
@@ -17,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
@@ -31,6 +30,7 @@ use crate::server::{
     Completions, Handoff, NativeResponse, PendingRequest, RequestBody, ResponseBody, Server,
     ServerConfig, SpooledBody,
 };
+use crate::wsgi::intake::{Intake, Taken};
 use crate::wsgi::{environ, Mount};
 
 /// The native server serving one WSGI application.
@@ -48,10 +48,7 @@ pub struct WsgiServer {
     base_environ: Py<PyDict>,
     server: Mutex<Option<Server>>,
     bound: Mutex<(String, u16)>,
-    ready: Mutex<VecDeque<PendingRequest>>,
-    arrived: Condvar,
-    /// Held by the one thread watching the doorbell; the others wait on `arrived`.
-    intake: Mutex<()>,
+    intake: Arc<Intake<PendingRequest>>,
 }
 
 #[pymethods]
@@ -87,20 +84,18 @@ impl WsgiServer {
         if let Some(threads) = worker_threads {
             config.worker_threads = threads.max(1);
         }
+        let handoff =
+            Arc::new(Handoff::new().map_err(|error| PyOSError::new_err(error.to_string()))?);
         Ok(WsgiServer {
             config,
-            handoff: Arc::new(
-                Handoff::new().map_err(|error| PyOSError::new_err(error.to_string()))?,
-            ),
+            handoff: Arc::clone(&handoff),
+            intake: Arc::new(Intake::new(handoff)),
             completions: Arc::new(Completions::default()),
             trusted_proxies,
             script_name,
             base_environ,
             server: Mutex::new(None),
             bound: Mutex::new((host, port)),
-            ready: Mutex::new(VecDeque::new()),
-            arrived: Condvar::new(),
-            intake: Mutex::new(()),
         })
     }
 
@@ -139,9 +134,17 @@ impl WsgiServer {
     ) -> PyResult<Option<(Bound<'py, PyDict>, WsgiExchange)>> {
         let timeout = Duration::from_secs_f64(timeout.max(0.0));
         loop {
-            let Some(pending) = py.detach(|| self.wait(timeout)) else {
+            let completions = &self.completions;
+            let taken = py.detach(|| self.intake.wait(timeout, || completions.release()));
+            let Some((pending, how)) = taken else {
                 return Ok(None);
             };
+            // A request served in sequence holds its answer back until the
+            // batch is done (one tokio wake-up); a stolen one goes at once.
+            let flush = how == Taken::Stolen;
+            if !flush {
+                self.completions.hold();
+            }
             let (server_name, server_port) = self.bound.lock().clone();
             let mount = Mount {
                 script_name: &self.script_name,
@@ -152,6 +155,8 @@ impl WsgiServer {
             let exchange = WsgiExchange {
                 reply: Mutex::new(Some(pending.reply)),
                 completions: Arc::clone(&self.completions),
+                intake: Arc::clone(&self.intake),
+                flush,
             };
             let Some(pairs) = environ(&pending.head, pending.peer, pending.body.len(), &mount)
             else {
@@ -176,7 +181,7 @@ impl WsgiServer {
 
     fn request_shutdown(&self) {
         self.handoff.request_shutdown();
-        self.arrived.notify_all();
+        self.intake.wake_all();
     }
 
     /// Stops accepting; connections close after their current request.
@@ -205,74 +210,6 @@ impl WsgiServer {
     }
 }
 
-impl WsgiServer {
-    fn wait(&self, timeout: Duration) -> Option<PendingRequest> {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            if let Some(pending) = self.ready.lock().pop_front() {
-                return Some(pending);
-            }
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            let left = deadline - now;
-            match self.intake.try_lock() {
-                Some(_watching) => {
-                    if !self.handoff.shutdown_requested() {
-                        poll_readable(self.handoff.fileno(), left.min(Duration::from_millis(250)));
-                    }
-                    let mut batch = Vec::new();
-                    self.handoff.take_batch(&mut batch);
-                    if !self.handoff.shutdown_requested() {
-                        self.handoff.finish_batch();
-                    }
-                    if batch.is_empty() {
-                        if self.handoff.shutdown_requested() {
-                            // Draining: nothing new arrives through the doorbell.
-                            let mut ready = self.ready.lock();
-                            if ready.is_empty() {
-                                self.arrived
-                                    .wait_for(&mut ready, left.min(Duration::from_millis(50)));
-                            }
-                        }
-                        continue;
-                    }
-                    let mut ready = self.ready.lock();
-                    let count = batch.len();
-                    ready.extend(batch);
-                    drop(ready);
-                    for _ in 0..count {
-                        self.arrived.notify_one();
-                    }
-                }
-                None => {
-                    let mut ready = self.ready.lock();
-                    if ready.is_empty() {
-                        self.arrived
-                            .wait_for(&mut ready, left.min(Duration::from_millis(250)));
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn poll_readable(fd: i32, timeout: Duration) {
-    let mut poll_fd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let millis = i32::try_from(timeout.as_millis())
-        .unwrap_or(i32::MAX)
-        .max(1);
-    // SAFETY: one valid pollfd on the stack for the duration of the call.
-    unsafe {
-        libc::poll(&mut poll_fd, 1, millis);
-    }
-}
-
 /// The way to answer one WSGI request.
 #[pyclass(
     module = "hyperdjango._hyperdjango_native",
@@ -282,17 +219,22 @@ fn poll_readable(fd: i32, timeout: Duration) {
 pub struct WsgiExchange {
     reply: Mutex<Option<oneshot::Sender<NativeResponse>>>,
     completions: Arc<Completions>,
+    intake: Arc<Intake<PendingRequest>>,
+    /// Deliver at once rather than with the rest of the batch.
+    flush: bool,
 }
 
 impl WsgiExchange {
     fn deliver(&self, response: NativeResponse) -> bool {
-        match self.reply.lock().take() {
-            Some(reply) => {
-                self.completions.deliver(reply, response);
-                true
-            }
-            None => false,
+        let Some(reply) = self.reply.lock().take() else {
+            return false;
+        };
+        self.completions.deliver(reply, response);
+        if self.flush {
+            self.completions.release();
         }
+        self.intake.finished();
+        true
     }
 
     fn answer(&self, response: NativeResponse) -> PyResult<()> {
@@ -316,6 +258,16 @@ fn head_of(status: u16, headers: &Bound<'_, PyList>) -> PyResult<(StatusCode, He
         map.append(name, value);
     }
     Ok((status, map))
+}
+
+impl Drop for WsgiExchange {
+    fn drop(&mut self) {
+        // Never answered (the thread failed): the connection answers 503.
+        if self.reply.get_mut().take().is_some() {
+            self.completions.release();
+            self.intake.finished();
+        }
+    }
 }
 
 #[pymethods]
@@ -349,6 +301,8 @@ impl WsgiExchange {
             headers,
             body: ResponseBody::Stream(receiver),
         })?;
+        // The head must go now: the view waits on the stream's bounded queue.
+        self.completions.release();
         Py::new(py, StreamSender::new(sender))
     }
 

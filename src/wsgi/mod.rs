@@ -11,6 +11,8 @@
 //! (the app's `trusted_proxies`), and a chunked body (already decoded whole)
 //! gets a `CONTENT_LENGTH`, since Django reads no body without one.
 
+pub mod intake;
+
 use std::net::SocketAddr;
 
 use crate::http::head::RequestHead;
