@@ -89,7 +89,13 @@ class Browser:
             if value:
                 return value
             time.sleep(0.1)
-        raise TimeoutError(f"{expression!r} never became true")
+        try:
+            where = self.evaluate(
+                "location.href + ' ' + document.readyState + ' ' + document.documentElement.outerHTML.slice(0, 400)"
+            )
+        except RuntimeError as error:
+            where = f"(page unreachable: {error})"
+        raise TimeoutError(f"{expression!r} never became true; the page is at {where}")
 
     def close(self) -> None:
         if getattr(self, "exits", None) is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +154,11 @@ def test_production_mode_hides_the_traceback() -> None:
             assert (response.status_code, response.text) == (500, "Internal Server Error")
     finally:
         assert running.stop() == 0
+
+
+def test_still_serving_after_the_overload_window(http: httpx.Client) -> None:
+    # The pool reports each request it starts to the overload check; if it did
+    # not, every request after the first 5 s (max_wait) would be refused with 503.
+    assert http.get("/").status_code == 200
+    time.sleep(5.5)
+    assert [http.get("/").status_code for _ in range(3)] == [200, 200, 200]

@@ -141,6 +141,8 @@ impl WsgiServer {
             };
             // A request served in sequence holds its answer back until the
             // batch is done (one tokio wake-up); a stolen one goes at once.
+            // Started: counts for the overload check (503 when the pool falls behind).
+            self.handoff.started(pending.queued_at);
             let flush = how == Taken::Stolen;
             if !flush {
                 self.completions.hold();

@@ -128,6 +128,10 @@ impl<T> Intake<T> {
             ready.extend(items.map(|item| (item, now)));
             drop(ready);
             if let Some(first) = first {
+                // This thread leaves the doorbell to serve: hand the watch (and
+                // with it the flushing of held answers) to an idle thread.
+                drop(_watching);
+                self.arrived.notify_one();
                 return Some(self.take(first, Taken::InBatch));
             }
         }
