@@ -15,6 +15,7 @@ real file is sent from disk by the I/O threads (``FileResponse``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -243,8 +244,11 @@ def serve_wsgi(
     script_name: str = "",
     name: str = "wsgi",
     on_ready: Callable[[str, int], None] | None = None,
+    drain_timeout: float = DRAIN_TIMEOUT,
+    pid_file: str | None = None,
 ) -> None:
-    """Serve ``application`` until SIGTERM/SIGINT; in-flight requests drain first."""
+    """Serve ``application`` until SIGTERM/SIGINT; in-flight requests drain first
+    (up to ``drain_timeout`` seconds)."""
     from .app import _check_proxies
 
     if not callable(application):
@@ -288,11 +292,14 @@ def serve_wsgi(
     )
     if on_ready is not None:
         on_ready(bound_host, bound_port)
+    if pid_file is not None:
+        with open(pid_file, "w") as file:
+            file.write(f"{os.getpid()}\n")
     try:
         while not server.shutdown_requested:
             time.sleep(0.1)
         server.begin_shutdown()
-        deadline = time.monotonic() + DRAIN_TIMEOUT
+        deadline = time.monotonic() + drain_timeout
         while server.in_flight() and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
@@ -302,6 +309,9 @@ def serve_wsgi(
         server.finish_shutdown(0.5)
         for number, handler in previous.items():
             signal.signal(number, handler)
+        if pid_file is not None:
+            with contextlib.suppress(OSError):
+                os.remove(pid_file)
         print("hyperdjango: stopped", file=sys.stderr, flush=True)
 
 
@@ -310,7 +320,9 @@ def load_wsgi_application(reference: str) -> WSGIApplication:
     import importlib
 
     module_name, _, attribute = reference.partition(":")
-    if not module_name:
+    if not module_name or not all(
+        part.isidentifier() for part in [*module_name.split("."), *filter(None, [attribute])]
+    ):
         raise ValueError(f"--wsgi must look like module:application, not {reference!r}")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())

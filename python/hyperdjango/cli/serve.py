@@ -19,7 +19,19 @@ def add_commands(verbs: Any) -> None:
         "closes, in-flight requests finish (up to --shutdown-timeout), on_shutdown hooks run, "
         "exit 0. A second Ctrl+C stops at once.",
     )
-    add_app_option(run)
+    add_app_option(run, required=False)
+    run.add_argument(
+        "--wsgi",
+        metavar="MODULE:ATTRIBUTE",
+        help="serve a WSGI application instead (Django's wsgi.application, a Flask app, ...); "
+        "see docs/django.md",
+    )
+    run.add_argument(
+        "--threads",
+        type=int,
+        default=16,
+        help="with --wsgi: threads that run the application's views (default: 16)",
+    )
     add_server_options(run)
     run.add_argument(
         "--pid-file",
@@ -38,10 +50,46 @@ def add_commands(verbs: Any) -> None:
 
 
 def run_command(arguments: argparse.Namespace) -> int:
+    if arguments.wsgi is not None:
+        if arguments.app is not None:
+            raise CommandError("give --app (a HyperApp) or --wsgi (a WSGI application), not both")
+        return run_wsgi(arguments)
+    if arguments.app is None:
+        raise CommandError("--app is required (or --wsgi module:application for a WSGI app)")
     app = load_app(arguments.app)
     try:
         app.run(**run_keywords(arguments), pid_file=arguments.pid_file)
     except ListenError as error:
+        raise CommandError(str(error)) from None
+    return 0
+
+
+def run_wsgi(arguments: argparse.Namespace) -> int:
+    """``hyper run --wsgi module:application``: any WSGI app on the native server."""
+    from ..wsgi import load_wsgi_application, serve_wsgi
+
+    if arguments.threads < 1:
+        raise CommandError(f"--threads must be at least 1, not {arguments.threads}")
+    try:
+        application = load_wsgi_application(arguments.wsgi)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    except Exception as error:  # noqa: BLE001 - the user's module failed: one line
+        raise CommandError(
+            f"cannot import {arguments.wsgi!r}: {type(error).__name__}: {error}"
+        ) from None
+    try:
+        serve_wsgi(
+            application,
+            arguments.host,
+            arguments.port,
+            threads=arguments.threads,
+            prod=arguments.prod,
+            drain_timeout=arguments.shutdown_timeout,
+            name=arguments.wsgi,
+            pid_file=arguments.pid_file,
+        )
+    except OSError as error:
         raise CommandError(str(error)) from None
     return 0
 

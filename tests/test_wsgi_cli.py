@@ -1,0 +1,101 @@
+"""``hyper run --wsgi module:application``: any WSGI app (here Flask) on the native server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import APPS, ROOT, STARTUP_LINE, RunningServer
+
+HYPER = [sys.executable, "-m", "hyperdjango.cli"]
+
+
+def hyper_env() -> dict[str, str]:
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT / "python"), environment.get("PYTHONPATH")])
+    )
+    return environment
+
+
+@pytest.fixture(scope="module")
+def flask_server() -> Iterator[RunningServer]:
+    process = subprocess.Popen(
+        [*HYPER, "run", "--wsgi", "flask_app:app", "--port", "0", "--threads", "4"],
+        cwd=APPS,
+        env=hyper_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    for line in process.stdout:
+        output.append(line)
+        match = STARTUP_LINE.search(line)
+        if match:
+            break
+    else:
+        raise RuntimeError("hyper run --wsgi did not start:\n" + "".join(output))
+    running = RunningServer(process, match.group(1), match.group(2), int(match.group(3)), output)
+    yield running
+    assert running.stop() == 0
+
+
+def test_flask_app_served(flask_server: RunningServer) -> None:
+    with flask_server.client() as client:
+        hello = client.get("/")
+        assert hello.json() == {"message": "Hello from Flask", "server": hello.json()["server"]}
+        assert hello.json()["server"].startswith("hyperdjango/")
+        echoed = client.post(
+            "/echo?q=1", data={"name": "ada"}, files={"file": ("a.bin", b"x" * 5000)}
+        )
+        assert echoed.json() == {"name": "ada", "upload": 5000, "query": "1"}
+        assert client.get("/stream").text == "part 0\npart 1\npart 2\n"
+        assert client.get("/missing").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--wsgi", "no_such_module:app"], "cannot import 'no_such_module:app'"),
+        (["--wsgi", "not a reference"], "--wsgi must look like module:application"),
+        (["--wsgi", "flask_app:nothing"], "is not a WSGI application"),
+        (["--wsgi", "flask_app:app", "--app", "x:y"], "not both"),
+        (["--wsgi", "flask_app:app", "--threads", "0"], "--threads must be at least 1"),
+        ([], "--app is required"),
+    ],
+)
+def test_cli_mistakes_are_one_line(arguments: list[str], message: str) -> None:
+    done = subprocess.run(
+        [*HYPER, "run", *arguments],
+        cwd=APPS,
+        env=hyper_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_port_in_use_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [*HYPER, "run", "--wsgi", "flask_app:app", "--port", str(port)],
+            cwd=APPS, env=hyper_env(), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert "cannot listen" in done.stderr and "Traceback" not in done.stderr
