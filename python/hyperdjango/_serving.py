@@ -175,13 +175,16 @@ def serve(
     limits: ServerLimits | None = None,
     shutdown_timeout: float = 30.0,
     pid_file: str | None = None,
+    listen_fd: int | None = None,
 ) -> None:
     """Run ``app`` until a shutdown is requested; see ``HyperApp.run``.
 
     With ``in_memory`` (``hyperdjango.testing``) nothing listens: the native
     server is started without a socket and handed to ``in_memory`` once the
     startup hooks ran; its ``connect()`` opens connections to it. No signals
-    are caught, no PID file is written and nothing is printed then.
+    are caught, no PID file is written and nothing is printed then. With
+    ``listen_fd`` the server accepts on that inherited listening socket
+    instead of binding ``host:port`` (``hyper run --reload``).
     """
     limits = limits or ServerLimits()
     if in_memory is None:
@@ -218,6 +221,7 @@ def serve(
         limits=limits.native(),
         shutdown_timeout=shutdown_timeout,
         pid_file=None if pid.path is None else str(pid.path),
+        listen_fd=listen_fd,
     )
     dispatcher.server = server
     streaming.bind_loop(loop)

@@ -310,13 +310,14 @@ impl PyServer {
             .is_some_and(|server| server.lifecycle().deadline_passed())
     }
 
-    /// Requests answered by neither a handler nor the server yet.
+    /// Requests answered by neither a handler nor the server yet, plus
+    /// connections whose first request may still be on its way (the drain
+    /// waits for those too: see `FIRST_REQUEST_GRACE`).
     fn in_flight(&self) -> usize {
+        use std::sync::atomic::Ordering::SeqCst;
         self.server.lock().as_ref().map_or(0, |server| {
-            server
-                .stats()
-                .in_flight
-                .load(std::sync::atomic::Ordering::SeqCst)
+            let stats = server.stats();
+            stats.in_flight.load(SeqCst) + stats.unstarted.load(SeqCst)
         })
     }
 

@@ -49,6 +49,9 @@ const SKIPPABLE_BODY: u64 = 64 * 1024;
 /// the socket is closed (see [`Connection::close_gracefully`]).
 const LINGER_TIME: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 1024 * 1024;
+/// When the server stops, how long a connection that has not sent its first
+/// request yet may still send it (see [`Connection::next_head`]).
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 pub(super) async fn accept_loop(
     listener: tokio::net::TcpListener,
@@ -92,6 +95,14 @@ pub(super) async fn stopping(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
+/// Resolves `grace` after shutdown has begun.
+async fn stopping_after(stop: &mut watch::Receiver<bool>, grace: Duration) {
+    stopping(stop).await;
+    if !grace.is_zero() {
+        tokio::time::sleep(grace).await;
+    }
+}
+
 /// Serves one connection until either side closes it. Generic over the
 /// stream so tests and benchmarks can drive it through an in-memory pipe.
 pub(crate) async fn serve_connection<S>(
@@ -103,6 +114,7 @@ pub(crate) async fn serve_connection<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     shared.stats.connections.fetch_add(1, Ordering::SeqCst);
+    shared.stats.unstarted.fetch_add(1, Ordering::SeqCst);
     let mut connection = Connection {
         io: stream,
         // Allocated on first use, so a connection that sends nothing costs no buffers.
@@ -111,9 +123,13 @@ pub(crate) async fn serve_connection<S>(
         peer,
         shared: Arc::clone(&shared),
         stop,
+        has_requested: false,
     };
     // An I/O error means the client is gone: there is nobody left to tell.
     let _ = connection.run().await;
+    if !connection.has_requested {
+        shared.stats.unstarted.fetch_sub(1, Ordering::SeqCst);
+    }
     shared.stats.connections.fetch_sub(1, Ordering::SeqCst);
 }
 
@@ -127,6 +143,8 @@ pub(super) struct Connection<S> {
     peer: SocketAddr,
     pub(super) shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
+    /// Whether a request head has arrived on this connection.
+    has_requested: bool,
 }
 
 /// What arrived where a request head was expected.
@@ -386,7 +404,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         loop {
             if worth_parsing {
                 match RequestHead::parse(&mut self.input, &limits) {
-                    Ok(Some(head)) => return Ok(Incoming::Head(head)),
+                    Ok(Some(head)) => {
+                        if !self.has_requested {
+                            self.has_requested = true;
+                            self.shared.stats.unstarted.fetch_sub(1, Ordering::SeqCst);
+                        }
+                        return Ok(Incoming::Head(head));
+                    }
                     Ok(None) => {}
                     Err(error) => return Ok(Incoming::Refused(error)),
                 }
@@ -413,7 +437,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         })
                     });
                 }
-                _ = stopping(&mut self.stop), if idle => return Ok(Incoming::Closed),
+                // An idle connection closes when the server stops, but one that
+                // never sent a request was accepted just before the stop and its
+                // request is on its way: it gets a moment (a restart with
+                // `hyper run --reload` hands the socket on without losing one).
+                _ = stopping_after(
+                    &mut self.stop,
+                    if self.has_requested { Duration::ZERO } else { FIRST_REQUEST_GRACE },
+                ), if idle => return Ok(Incoming::Closed),
             };
             match read {
                 Ok(0) | Err(_) => return Ok(Incoming::Closed),

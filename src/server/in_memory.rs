@@ -138,6 +138,7 @@ mod tests {
     use super::*;
     use crate::server::{NativeResponse, ResponseBody};
     use http::{HeaderMap, StatusCode};
+    use std::sync::atomic::Ordering;
 
     fn read_all(client: &InMemoryClient) -> Vec<u8> {
         let mut all = Vec::new();
@@ -219,6 +220,30 @@ mod tests {
         assert!(answer.starts_with("HTTP/1.1 405 "), "{answer}");
         let answer = ask(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
         assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+    }
+
+    #[test]
+    fn a_connection_opened_before_the_stop_may_still_send_its_first_request() {
+        let (server, _handoff) = server();
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let early = server.connect_in_memory(peer).expect("serving");
+        let served = server.connect_in_memory(peer).expect("serving");
+        assert!(served.send(Bytes::from_static(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")));
+        let first = served
+            .receive(4096, Duration::from_secs(10))
+            .expect("an answer");
+        assert!(first.starts_with(b"HTTP/1.1 404 "));
+        assert_eq!(server.stats().unstarted.load(Ordering::SeqCst), 1);
+        server.begin_shutdown();
+        // The idle connection that was served closes at once...
+        assert!(read_all(&served).is_empty());
+        // ...the one that never sent a request is still heard.
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(early.send(Bytes::from_static(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")));
+        let answer = String::from_utf8(read_all(&early)).expect("ascii");
+        assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+        assert!(answer.contains("connection: close"), "{answer}");
+        assert_eq!(server.stats().unstarted.load(Ordering::SeqCst), 0);
     }
 
     #[test]

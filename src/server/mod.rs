@@ -219,6 +219,9 @@ pub struct Stats {
     /// included): a graceful shutdown drains until this is zero.
     pub open_requests: AtomicUsize,
     pub connections: AtomicUsize,
+    /// Connections whose first request head has not arrived yet: when the
+    /// server stops they still get a moment to send it, and the drain waits.
+    pub unstarted: AtomicUsize,
     pub native_errors: AtomicU64,
     /// Requests refused with 503 because the application was overloaded.
     pub shed: AtomicU64,
