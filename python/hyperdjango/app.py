@@ -156,6 +156,7 @@ class HyperApp:
         max_queue_wait: float | None = None,
         shutdown_timeout: float = 30.0,
         pid_file: str | os.PathLike[str] | None = None,
+        listen_fd: int | None = None,
     ) -> None:
         """Serve until SIGINT/SIGTERM or ``_server_shutdown()``, then return.
 
@@ -176,7 +177,8 @@ class HyperApp:
         run. A second Ctrl+C stops at once. ``pid_file`` names a file that
         holds the process ID while serving (removed on exit). Raises
         ``hyperdjango.lifecycle.ListenError`` (an ``OSError``) when the address
-        cannot be bound.
+        cannot be bound. ``listen_fd`` serves an inherited listening socket
+        instead of binding (``hyper run --reload`` passes one to its workers).
         """
         if not isinstance(host, str) or not host:
             raise ValueError(f"host must be a non-empty str, not {host!r}")
@@ -206,6 +208,7 @@ class HyperApp:
             limits=limits,
             shutdown_timeout=check_shutdown_timeout(shutdown_timeout),
             pid_file=None if pid_file is None else os.fspath(pid_file),
+            listen_fd=listen_fd,
         )
 
     # -- ASGI -------------------------------------------------------------------

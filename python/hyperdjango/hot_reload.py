@@ -16,7 +16,8 @@ event goes to every browser listening on ``GET /__hyper/reload`` (a
 HTML responses carry a small script that listens there and reloads the page.
 
 Never active in production: a ``prod=True`` server ignores reloaders and
-stops a running one. See docs/hot-reload.md.
+stops a running one. ``hyper run --reload`` restarts the whole worker
+process instead (see docs/hot-reload.md).
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ class HotReloader:
         if any(module.__name__ == "__main__" for module in modules):
             logger.warning(
                 "hot reload: the main script cannot be reloaded in place; "
-                "move the code it serves into modules"
+                "move the code it serves into modules, or use `hyper run --reload`"
             )
             modules = [module for module in modules if module.__name__ != "__main__"]
         if modules and not self._reload_modules(modules):

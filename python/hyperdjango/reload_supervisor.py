@@ -1,8 +1,7 @@
 """``hyper run --reload``: restart the worker process on code changes, never closing the socket.
 
 The supervising ``hyper`` process binds the listening socket and passes it to
-a worker process (``python -m hyperdjango.reload_supervisor --worker ...``)
-that serves the app on it. When a watched file changes, a new worker is
+a worker process (``hyper run ... --listen-fd N``) that serves the app on it. When a watched file changes, a new worker is
 started on the same socket; once it serves, the old worker is sent SIGTERM
 and drains its in-flight requests. The socket stays open throughout, so the
 kernel queues new connections for whichever worker accepts next: none is
@@ -12,7 +11,6 @@ the old one keeps serving.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import signal
@@ -22,6 +20,8 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+
+from .cli.options import CommandError
 
 __all__ = ["run_with_reload"]
 
@@ -38,22 +38,10 @@ def _say(message: str) -> None:
 class _Worker:
     """One worker process; its output is forwarded line by line."""
 
-    def __init__(self, app: str, listener: socket.socket, host: str, port: int) -> None:
+    def __init__(self, app: str, listener: socket.socket, options: Sequence[str]) -> None:
         fd = listener.fileno()
-        command = [
-            sys.executable,
-            "-m",
-            "hyperdjango.reload_supervisor",
-            "--worker",
-            "--app",
-            app,
-            "--fd",
-            str(fd),
-            "--host",
-            host,
-            "--port",
-            str(port),
-        ]
+        command = [sys.executable, "-m", "hyperdjango.cli", "run", "--app", app, *options]
+        command += ["--listen-fd", str(fd)]
         environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             command,
@@ -99,7 +87,7 @@ def _bind(host: str, port: int) -> socket.socket:
             (host.strip("[]"), port), family=family, backlog=1024, dualstack_ipv6=False
         )
     except OSError as error:
-        raise SystemExit(f"hyper: cannot listen on {host}:{port}: {error.strerror}") from error
+        raise CommandError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     listener.set_inheritable(True)
     return listener
 
@@ -108,10 +96,14 @@ def run_with_reload(
     app: str,
     host: str,
     port: int,
+    options: Sequence[str] = (),
     watch_dirs: Sequence[str | os.PathLike[str]] = (".",),
     extensions: Sequence[str] = (".py",),
 ) -> int:
-    """Serve ``app`` (``"module:attribute"``) in a worker restarted on changes. Returns 0."""
+    """Serve ``app`` (``"module:attribute"``) in a worker restarted on changes. Returns 0.
+
+    ``options`` are more ``hyper run`` words for the worker (``--shutdown-timeout 5``).
+    """
     import watchfiles
 
     listener = _bind(host, port)
@@ -135,10 +127,10 @@ def run_with_reload(
         raise_interrupt=False,
     )
     next(changes)  # the watch is in place (first quiet timeout) before anything is served
-    worker = _Worker(app, listener, host, port)
+    worker = _Worker(app, listener, options)
     if not worker.started():
         worker.stop()
-        raise SystemExit("hyper: the app did not start (see the error above)")
+        raise CommandError("the app did not start (see the error above)")
     _say(
         f"reloading on changes to {', '.join(suffixes)} files under {', '.join(map(str, folders))}"
     )
@@ -147,7 +139,7 @@ def run_with_reload(
             continue
         names = ", ".join(sorted(os.path.relpath(path) for _, path in batch))
         _say(f"{names} changed; starting a new worker")
-        fresh = _Worker(app, listener, host, port)
+        fresh = _Worker(app, listener, options)
         if not fresh.started():
             fresh.stop()
             _say("the new worker did not start; the previous one keeps serving")
@@ -157,25 +149,3 @@ def run_with_reload(
     worker.stop()
     listener.close()
     return 0
-
-
-def _worker_main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hyperdjango.reload_supervisor")
-    parser.add_argument("--worker", action="store_true", required=True)
-    parser.add_argument("--app", required=True)
-    parser.add_argument("--fd", type=int, required=True)
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    arguments = parser.parse_args(argv)
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    from ._serving import serve
-    from .cli import load_app
-
-    app = load_app(arguments.app)
-    serve(app, arguments.host, arguments.port, False, listen_fd=arguments.fd)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_worker_main(sys.argv[1:]))

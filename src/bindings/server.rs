@@ -310,25 +310,25 @@ impl PyServer {
             .is_some_and(|server| server.lifecycle().deadline_passed())
     }
 
-    /// Requests answered by neither a handler nor the server yet, plus
-    /// connections whose first request may still be on its way (the drain
-    /// waits for those too: see `FIRST_REQUEST_GRACE`).
+    /// Requests answered by neither a handler nor the server yet.
     fn in_flight(&self) -> usize {
-        use std::sync::atomic::Ordering::SeqCst;
         self.server.lock().as_ref().map_or(0, |server| {
-            let stats = server.stats();
-            stats.in_flight.load(SeqCst) + stats.unstarted.load(SeqCst)
+            server
+                .stats()
+                .in_flight
+                .load(std::sync::atomic::Ordering::SeqCst)
         })
     }
 
     /// Requests between their head and the last byte of their answer
-    /// (streams included): the graceful drain waits for this to reach zero.
+    /// (streams included), plus connections whose first request may still be
+    /// on its way (`FIRST_REQUEST_GRACE`): the graceful drain waits for this
+    /// to reach zero.
     fn open_requests(&self) -> usize {
+        use std::sync::atomic::Ordering::SeqCst;
         self.server.lock().as_ref().map_or(0, |server| {
-            server
-                .stats()
-                .open_requests
-                .load(std::sync::atomic::Ordering::SeqCst)
+            let stats = server.stats();
+            stats.open_requests.load(SeqCst) + stats.unstarted.load(SeqCst)
         })
     }
 

@@ -8,7 +8,13 @@ from typing import Any
 from ..app import HyperApp
 from ..lifecycle import ListenError
 from .apps import load_app
-from .options import CommandError, add_app_option, add_server_options, run_keywords
+from .options import (
+    CommandError,
+    add_app_option,
+    add_server_options,
+    forward_server_options,
+    run_keywords,
+)
 
 
 def add_commands(verbs: Any) -> None:
@@ -34,6 +40,14 @@ def add_commands(verbs: Any) -> None:
     )
     add_server_options(run)
     run.add_argument(
+        "--reload",
+        action="store_true",
+        help="development: restart the app's process when a .py file under the current "
+        "folder changes, keeping the listening socket open (no request is refused)",
+    )
+    # The worker side of --reload: serve the socket the reloading parent passed down.
+    run.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
+    run.add_argument(
         "--pid-file",
         metavar="PATH",
         help="write the server's PID here while it serves (hyper start uses .hyper.<port>.pid)",
@@ -50,15 +64,27 @@ def add_commands(verbs: Any) -> None:
 
 
 def run_command(arguments: argparse.Namespace) -> int:
+    if arguments.wsgi is not None and arguments.reload:
+        raise CommandError("--reload serves a HyperApp (--app), not --wsgi")
     if arguments.wsgi is not None:
         if arguments.app is not None:
             raise CommandError("give --app (a HyperApp) or --wsgi (a WSGI application), not both")
         return run_wsgi(arguments)
     if arguments.app is None:
         raise CommandError("--app is required (or --wsgi module:application for a WSGI app)")
+    if arguments.reload:
+        if arguments.prod:
+            raise CommandError("--reload is for development; it cannot be combined with --prod")
+        from ..reload_supervisor import run_with_reload
+
+        return run_with_reload(
+            arguments.app, arguments.host, arguments.port, forward_server_options(arguments)
+        )
     app = load_app(arguments.app)
     try:
-        app.run(**run_keywords(arguments), pid_file=arguments.pid_file)
+        app.run(
+            **run_keywords(arguments), pid_file=arguments.pid_file, listen_fd=arguments.listen_fd
+        )
     except ListenError as error:
         raise CommandError(str(error)) from None
     return 0

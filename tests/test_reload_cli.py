@@ -1,4 +1,4 @@
-"""``hyper run --reload`` (hyperdjango.reload_supervisor): the worker restarts on a change, the socket never closes.
+"""``hyper run --reload``: the worker restarts on a change, the socket never closes.
 
 A client loop opens a new connection for every request while the app's
 module is edited three times; every request must be answered (none refused,
@@ -8,6 +8,8 @@ reset or failed), and the answers must move to each new version.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -32,9 +34,10 @@ import os
 import sys
 
 os.chdir(os.path.dirname(os.path.abspath(__file__)))
-from hyperdjango.reload_supervisor import run_with_reload
+from hyperdjango.cli import main
 
-sys.exit(run_with_reload("app:app", os.environ["HOST"], int(os.environ["PORT"])))
+sys.exit(main(["run", "--app", "app:app", "--host", os.environ["HOST"],
+               "--port", os.environ["PORT"], "--shutdown-timeout", "10", "--reload"]))
 """
 
 
@@ -89,3 +92,19 @@ def test_reload_restarts_the_worker_without_refusing_a_request(tmp_path: Path) -
     print(f"{len(seen)} requests, none failed")
     assert seen[0] == 1 and len(seen) > 20
     assert status == 0, "".join(server.output)
+
+
+def test_reload_with_prod_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP.format(version=1))
+    completed = subprocess.run(
+        [sys.executable, "-m", "hyperdjango.cli", "run", "--app", "app:app", "--reload", "--prod"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    assert completed.returncode != 0
+    assert "Traceback" not in completed.stderr
+    assert completed.stderr.strip().count("\n") == 0
+    assert "--reload" in completed.stderr
