@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Django and raw WSGI on the native server against their usual servers, in one run.
 # Server pinned to core 1, wrk to core 0; warm-up, then a measured run; ratios, not absolutes.
+# Also the server's CPU time per request (utime + stime from /proc over the measured run): on a
+# shared machine the pinned core is time-shared with other work, so req/s says how much CPU a
+# server was given as much as how fast it is; CPU per request does not depend on that.
 #   django-runziserver   manage.py runziserver --prod (Django JsonResponse hello, the test project)
 #   django-gunicorn      gunicorn, sync worker           django-granian   Granian WSGI
 #   django-uvicorn       uvicorn + Django's ASGI handler
@@ -62,6 +65,15 @@ start_server() {  # name port
     esac
 }
 
+cpu_ticks() {  # utime + stime of a process and its children so far, in clock ticks
+    local total=0 pid
+    for pid in $1 $(pgrep -P "$1" || true); do
+        [ -r "/proc/$pid/stat" ] || continue
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+
 path_of() { case $1 in django-*) echo /hello/ ;; *) echo / ;; esac; }
 
 wait_ready() {  # port path
@@ -83,7 +95,9 @@ for name in $SERVERS; do
         echo "$name did not start; its output:" >&2; cat "$WORK/$name.log" >&2; exit 1
     fi
     taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d3s "http://127.0.0.1:$port$path" >"$WORK/$name.$round.warmup" 2>&1
+    before=$(cpu_ticks "$SERVER_PID")
     taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$port$path" >"$WORK/$name.$round.wrk" 2>&1
+    echo $(( $(cpu_ticks "$SERVER_PID") - before )) >"$WORK/$name.$round.cpu"
     grep -E "Requests/sec|Non-2xx|Socket errors" "$WORK/$name.$round.wrk" >&2 || true
     cleanup
 done
