@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import Any, final
 
 __version__: str
+BUILD_PROFILE: str  # "release" or "debug"
 
 __all__ = [
     "Request",
@@ -27,6 +28,7 @@ __all__ = [
     "response_from_result",
     "encode_uri",
     "__version__",
+    "BUILD_PROFILE",
 ]
 
 @final

@@ -37,5 +37,12 @@ pub fn native_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(response::response_from_result, module)?)?;
     module.add_function(wrap_pyfunction!(response::encode_uri, module)?)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // `hyper-build` checks an installed wheel is optimised ("release").
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    module.add("BUILD_PROFILE", profile)?;
     Ok(())
 }
