@@ -46,6 +46,8 @@ start_server() {  # name port (exec: the background subshell becomes the server)
         nginx-gzip)
             mkdir -p "$WORK/nginx/logs"
             "$PYTHON" bench/apps/payload.py >"$WORK/nginx/json20k"
+            # nginx's worker runs as an unprivileged user: let it read the file.
+            chmod a+rx "$WORK" "$WORK/nginx" && chmod a+r "$WORK/nginx/json20k"
             cat >"$WORK/nginx/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;

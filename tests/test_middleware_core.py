@@ -160,6 +160,13 @@ def test_bodies_survive_the_chain(http: httpx.Client) -> None:
     assert http.get("/file").text == "file body\n"
 
 
+def test_in_place_header_changes_reach_the_wire(http: httpx.Client) -> None:
+    response = http.get("/raw-mutate")
+    assert response.headers["content-type"] == "text/x-mutated"
+    assert response.headers["x-appended"] == "1"
+    assert response.json() == {"mutated": True}
+
+
 def test_status_code_is_mutable(http: httpx.Client) -> None:
     response = http.get("/teapot")
     assert response.status_code == 418

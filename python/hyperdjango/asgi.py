@@ -267,7 +267,8 @@ class ASGIAdapter:
                 self.error_response,
             )
         try:
-            result = await self.chain(request)
+            outermost, call_next = self.chain
+            result = await outermost(request, call_next)
             if not isinstance(result, Response):
                 raise TypeError(
                     f"middleware returned a {type(result).__name__}, not a Response: return the "

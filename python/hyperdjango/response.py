@@ -44,7 +44,9 @@ class Response:
     >>> response.headers["X-Custom"] = "value"
     """
 
-    __slots__ = ("body", "status_code", "headers")
+    # `_native`: the answer this response was made from by the native side
+    # (the middleware chain), reused as it is when nothing was changed.
+    __slots__ = ("body", "status_code", "headers", "_native")
 
     def __init__(
         self,
@@ -60,6 +62,7 @@ class Response:
         if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
             raise ValueError(f"Response status must be an int from 100 to 599, not {status!r}")
         self.body: bytes = bytes(content)
+        self._native: Any = None
         self.status_code: int = status
         self.headers: Headers = Headers(headers)
         if media_type is not None and "content-type" not in self.headers:
@@ -69,6 +72,7 @@ class Response:
     def _from_parts(cls, body: bytes, status: int, pairs: list[tuple[str, str]]) -> Response:
         """A response from parts the native core already validated (no checks)."""
         response = cls.__new__(cls)
+        response._native = None
         response.body = body
         response.status_code = status
         headers = Headers.__new__(Headers)

@@ -26,6 +26,7 @@ pub fn native_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<middleware::PyStage>()?;
     module.add_class::<middleware::PyStageState>()?;
     module.add_class::<middleware::PendingEncoder>()?;
+    module.add_class::<response::CachedAnswer>()?;
     module.add_function(wrap_pyfunction!(middleware::static_file_path, module)?)?;
     module.add_function(wrap_pyfunction!(middleware::choose_encoding, module)?)?;
     module.add_class::<wsgi::WsgiServer>()?;

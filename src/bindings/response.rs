@@ -120,10 +120,81 @@ pub fn response_object<'py>(
         let value: String = value.as_bytes().iter().map(|&byte| byte as char).collect();
         pairs.append(PyTuple::new(py, [name.as_str(), value.as_str()])?)?;
     }
-    helpers(py)?.response_class.bind(py).call_method1(
-        pyo3::intern!(py, "_from_parts"),
-        (body, response.status.as_u16(), pairs),
-    )
+    let helpers = helpers(py)?;
+    // `Response._from_parts`, without its Python frame: this runs for every
+    // request a middleware chain handles.
+    let object_new = py
+        .get_type::<pyo3::types::PyAny>()
+        .getattr(pyo3::intern!(py, "__new__"))?;
+    let headers = object_new.call1((helpers.headers_class.bind(py),))?;
+    headers.setattr(pyo3::intern!(py, "_pairs"), &pairs)?;
+    let object = object_new.call1((helpers.response_class.bind(py),))?;
+    let status = response.status.as_u16();
+    let items = pairs.iter().map(Bound::unbind).collect();
+    let cached = CachedAnswer {
+        answer: parking_lot::Mutex::new(Some(response)),
+        status,
+        body: body.clone().unbind(),
+        pairs: pairs.clone().unbind(),
+        items,
+    };
+    object.setattr(pyo3::intern!(py, "_native"), cached)?;
+    object.setattr(pyo3::intern!(py, "body"), body)?;
+    object.setattr(pyo3::intern!(py, "status_code"), status)?;
+    object.setattr(pyo3::intern!(py, "headers"), headers)?;
+    Ok(object)
+}
+
+/// The native answer a `Response` was built from, and what it looked like
+/// then: if the middleware changed nothing, the server sends the answer as
+/// it is instead of converting the `Response` back.
+#[pyclass(
+    module = "hyperdjango._hyperdjango_native",
+    name = "CachedAnswer",
+    frozen
+)]
+pub struct CachedAnswer {
+    answer: parking_lot::Mutex<Option<NativeResponse>>,
+    status: u16,
+    body: Py<PyBytes>,
+    pairs: Py<PyList>,
+    /// The header tuples, by identity (tuples are immutable: replacing one shows).
+    items: Vec<Py<PyAny>>,
+}
+
+impl CachedAnswer {
+    /// The answer, if `response` still has exactly the status, body and headers it was built with.
+    fn take_if_unchanged(&self, response: &Bound<'_, PyAny>) -> PyResult<Option<NativeResponse>> {
+        let py = response.py();
+        let status: u16 = response
+            .getattr(pyo3::intern!(py, "status_code"))?
+            .extract()
+            .unwrap_or(0);
+        if status != self.status
+            || !response
+                .getattr(pyo3::intern!(py, "body"))?
+                .is(self.body.bind(py))
+        {
+            return Ok(None);
+        }
+        let headers = response.getattr(pyo3::intern!(py, "headers"))?;
+        let Ok(pairs) = headers.getattr(pyo3::intern!(py, "_pairs")) else {
+            return Ok(None);
+        };
+        if !pairs.is(self.pairs.bind(py)) {
+            return Ok(None);
+        }
+        let list = self.pairs.bind(py);
+        if list.len() != self.items.len()
+            || list
+                .iter()
+                .zip(&self.items)
+                .any(|(item, original)| !item.is(original.bind(py)))
+        {
+            return Ok(None);
+        }
+        Ok(self.answer.lock().take())
+    }
 }
 
 /// What a handler returned (not a `Response`), converted as the server
@@ -145,7 +216,16 @@ fn convert_response_object(
     let py = response.py();
     // A plain `Response` (what middleware passes on) has neither: skip the
     // failing attribute lookups, which cost an exception each.
-    if !response.get_type().is(helpers(py)?.response_class.bind(py)) {
+    if response.get_type().is(helpers(py)?.response_class.bind(py)) {
+        if let Ok(cached) = response
+            .getattr(pyo3::intern!(py, "_native"))?
+            .cast::<CachedAnswer>()
+        {
+            if let Some(answer) = cached.get().take_if_unchanged(response)? {
+                return Ok(answer);
+            }
+        }
+    } else {
         if let Ok(path) = response.getattr(pyo3::intern!(py, "file_path")) {
             return convert_file_response(response, &path, request);
         }
@@ -173,9 +253,16 @@ fn convert_response_object(
 pub fn status_and_headers(response: &Bound<'_, PyAny>) -> PyResult<(StatusCode, HeaderMap)> {
     let py = response.py();
     let status = status_from(&response.getattr(pyo3::intern!(py, "status_code"))?)?;
-    let raw = response
-        .getattr(pyo3::intern!(py, "headers"))?
-        .getattr(pyo3::intern!(py, "raw"))?;
+    let headers_object = response.getattr(pyo3::intern!(py, "headers"))?;
+    // `Headers.raw` is a property over `_pairs`: read the slot, skip the call.
+    let raw = if headers_object
+        .get_type()
+        .is(helpers(py)?.headers_class.bind(py))
+    {
+        headers_object.getattr(pyo3::intern!(py, "_pairs"))?
+    } else {
+        headers_object.getattr(pyo3::intern!(py, "raw"))?
+    };
     let mut headers = HeaderMap::with_capacity(8);
     for (name, value) in header_pairs(&raw)? {
         headers.append(name, value);
@@ -199,7 +286,11 @@ fn status_from(value: &Bound<'_, PyAny>) -> PyResult<StatusCode> {
 /// Accepts a dict, a `Headers` (anything with `.raw`), or an iterable of pairs.
 fn header_pairs(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(HeaderName, HeaderValue)>> {
     let py = headers.py();
-    let items = if let Ok(dict) = headers.cast::<PyDict>() {
+    // A list first: `Headers.raw` is one, and asking a list for `.raw` would
+    // cost a raised AttributeError per response.
+    let items = if headers.is_instance_of::<PyList>() {
+        headers.clone()
+    } else if let Ok(dict) = headers.cast::<PyDict>() {
         dict.items().into_any()
     } else if let Ok(raw) = headers.getattr(pyo3::intern!(py, "raw")) {
         raw

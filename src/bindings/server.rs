@@ -57,10 +57,10 @@ pub struct PyServer {
     schedule: Py<PyAny>,
     run_sync: Py<PyAny>,
     error_response: Py<PyAny>,
-    /// The compiled middleware chain, `chain(request) -> coroutine of Response`
-    /// (`hyperdjango.middleware.chain`); None without middleware, and then
-    /// nothing below costs anything.
-    chain: Option<Py<PyAny>>,
+    /// The compiled middleware chain: the outermost middleware and the
+    /// `call_next` it is given (`hyperdjango.middleware.chain`); None without
+    /// middleware, and then nothing below costs anything.
+    chain: Option<(Py<PyAny>, Py<PyAny>)>,
     pid_file: Option<std::path::PathBuf>,
 }
 
@@ -93,7 +93,7 @@ impl PyServer {
         trusted_proxies: Option<Vec<String>>,
         static_root: Option<std::path::PathBuf>,
         worker_threads: Option<usize>,
-        middleware: Option<Py<PyAny>>,
+        middleware: Option<(Py<PyAny>, Py<PyAny>)>,
         native_middleware: Option<Vec<PyRef<'_, PyStage>>>,
         limits: Option<&Bound<'_, PyDict>>,
         listen_fd: Option<i32>,
@@ -456,34 +456,36 @@ impl PyServer {
         };
         // The middleware chain (router answers included) is one coroutine,
         // stepped eagerly like a handler's.
-        let (callable, kwargs): (&Py<PyAny>, Option<Bound<'_, PyDict>>) =
-            match (&self.chain, target) {
-                (Some(chain), _) => (chain, None),
-                (None, Some(target)) if target.is_async => (&target.handler, kwargs),
-                (None, Some(target)) => {
-                    let submitted = self
-                        .run_sync
-                        .call1(py, (&target.handler, &request, kwargs, &context));
-                    if let Err(error) = submitted {
-                        self.handoff.started(request.get().queued_at());
-                        self.fail(&request, error);
-                    }
-                    return;
+        let (callable, call_next, kwargs) = match (&self.chain, target) {
+            (Some((outermost, call_next)), _) => (outermost, Some(call_next), None),
+            (None, Some(target)) if target.is_async => (&target.handler, None, kwargs),
+            (None, Some(target)) => {
+                let submitted = self
+                    .run_sync
+                    .call1(py, (&target.handler, &request, kwargs, &context));
+                if let Err(error) = submitted {
+                    self.handoff.started(request.get().queued_at());
+                    self.fail(&request, error);
                 }
-                (None, None) => {
-                    let answer = request.call_method0(pyo3::intern!(py, "_router_response"));
-                    match answer {
-                        Ok(answer) => self.complete(&request, &answer),
-                        Err(error) => self.fail(&request, error),
-                    }
-                    return;
+                return;
+            }
+            (None, None) => {
+                let answer = request.call_method0(pyo3::intern!(py, "_router_response"));
+                match answer {
+                    Ok(answer) => self.complete(&request, &answer),
+                    Err(error) => self.fail(&request, error),
                 }
-            };
+                return;
+            }
+        };
         // SAFETY: `context` is a live context object; Exit below pairs with this Enter.
         if unsafe { ffi::PyContext_Enter(context.as_ptr()) } != 0 {
             return self.fail(&request, PyErr::fetch(py));
         }
-        let called = callable.bind(py).call((&request,), kwargs.as_ref());
+        let called = match call_next {
+            Some(call_next) => callable.bind(py).call1((&request, call_next)),
+            None => callable.bind(py).call((&request,), kwargs.as_ref()),
+        };
         match called {
             Err(error) => self.fail(&request, error),
             Ok(result) => self.step(py, &request, result, &context),

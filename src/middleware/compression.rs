@@ -165,17 +165,17 @@ impl CompressionPolicy {
 
 /// Incremental compression of a streamed body.
 pub enum StreamEncoder {
-    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    Gzip(Box<flate2::write::GzEncoder<Vec<u8>>>),
     Brotli(Box<brotli::CompressorWriter<Vec<u8>>>),
 }
 
 impl StreamEncoder {
     pub fn new(encoding: Encoding, policy: &CompressionPolicy) -> StreamEncoder {
         match encoding {
-            Encoding::Gzip => StreamEncoder::Gzip(flate2::write::GzEncoder::new(
+            Encoding::Gzip => StreamEncoder::Gzip(Box::new(flate2::write::GzEncoder::new(
                 Vec::new(),
                 flate2::Compression::new(policy.level.min(9)),
-            )),
+            ))),
             Encoding::Brotli => StreamEncoder::Brotli(Box::new(brotli::CompressorWriter::new(
                 Vec::new(),
                 4096,

@@ -52,6 +52,10 @@ async def outer(request, call_next):
         response.status_code = 418
     if request.path == "/cookies":
         response.headers.add("Set-Cookie", "second=2; Path=/")
+    if request.path == "/raw-mutate":
+        # In-place changes of the header list must reach the wire too.
+        response.headers.raw[0] = ("content-type", "text/x-mutated")
+        response.headers.raw.append(("x-appended", "1"))
     return response
 
 
@@ -78,6 +82,16 @@ app.use(Inner())
 async def index(request):
     handler_runs["count"] += 1
     return {"message": "Hello!"}
+
+
+@app.get("/raw-mutate")
+async def raw_mutate(request):
+    return {"mutated": True}
+
+
+@app.get("/untouched")
+async def untouched(request):
+    return {"untouched": True}
 
 
 @app.get("/runs")

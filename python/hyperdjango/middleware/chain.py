@@ -95,28 +95,36 @@ def _response_tuple(result: tuple[Any, ...]) -> Response:
     return response
 
 
-def _endpoint(loop: asyncio.AbstractEventLoop, executor: Executor) -> CallNext:
-    """The innermost ``call_next``: the route's handler, or the router's own answer."""
+def _endpoint(
+    loop: asyncio.AbstractEventLoop, executor: Executor, error_response: ErrorResponse
+) -> CallNext:
+    """The innermost ``call_next``: the route's handler (or the router's own
+    answer) as a ``Response``; its exceptions become error responses here, so
+    this one coroutine is both the endpoint and its guard."""
 
     async def endpoint(request: Any) -> Response:
         target = request._handler
         if target is None:
             return request._router_response()
         handler, is_async = target
-        params = request.path_params
-        if is_async:
-            result = await handler(request, **params)
-        else:
-            # Plain `def` handlers run on the pool, in a copy of the request's context.
-            context = contextvars.copy_context()
-            call = functools.partial(context.run, handler, request, **params)
-            result = await loop.run_in_executor(executor, call)
-            if inspect.isawaitable(result):
-                raise TypeError(
-                    f"{getattr(handler, '__qualname__', handler)!r} returned an awaitable but "
-                    "is not an async def handler; declare it with async def"
-                )
-        return to_response(result, request)
+        try:
+            if is_async:
+                result = await handler(request, **request.path_params)
+            else:
+                # Plain `def` handlers run on the pool, in a copy of the request's context.
+                context = contextvars.copy_context()
+                call = functools.partial(context.run, handler, request, **request.path_params)
+                result = await loop.run_in_executor(executor, call)
+                if inspect.isawaitable(result):
+                    raise TypeError(
+                        f"{getattr(handler, '__qualname__', handler)!r} returned an awaitable "
+                        "but is not an async def handler; declare it with async def"
+                    )
+            if isinstance(result, Response):
+                return result
+            return to_response(result, request)
+        except Exception as exception:  # noqa: BLE001 - becomes the error response
+            return error_response(request, exception)
 
     return endpoint
 
@@ -155,9 +163,10 @@ def compile_chain(
     loop: asyncio.AbstractEventLoop,
     executor: Executor,
     error_response: ErrorResponse,
-) -> CallNext:
-    """``chain(request)``: ``middlewares[0]`` outermost, the handler innermost."""
-    call_next = _guard(_endpoint(loop, executor), "the handler", error_response)
+) -> tuple[Middleware, CallNext]:
+    """``(outermost, its call_next)``: the server calls ``outermost(request, call_next)``
+    per request; ``middlewares[0]`` is outermost, the handler innermost."""
+    call_next = _endpoint(loop, executor, error_response)
     for middleware in reversed(middlewares[1:]):
         call_next = _guard(_bind(middleware, call_next), _describe(middleware), error_response)
-    return _bind(middlewares[0], call_next)
+    return middlewares[0], call_next
