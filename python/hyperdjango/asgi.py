@@ -356,7 +356,10 @@ class ASGIAdapter:
                 return await self.respond(
                     scope, receive, send, method, request, self.error_response(request, error)
                 )
-            return await self.stream(receive, send, method, status, headers, result.stream_source)
+            source = result.stream_source
+            if result._encoder is not None:  # CompressionMiddleware: compress chunk by chunk
+                source = _encoded(source, result._encoder)
+            return await self.stream(receive, send, method, status, headers, source)
         try:
             answer = self.bridge.response(result, request)
         except Exception as error:  # noqa: BLE001 - a bad result is the handler's error
@@ -536,6 +539,20 @@ async def _chunks(source: Any) -> Any:
     else:
         for chunk in source:
             yield chunk
+
+
+async def _encoded(source: Any, encoder: Any) -> Any:
+    """``source``'s chunks compressed by a native encoder, each flushed as it comes."""
+    try:
+        async for chunk in _chunks(source):
+            data = encoder.compress(chunk.encode() if isinstance(chunk, str) else bytes(chunk))
+            if data:
+                yield data
+        tail = encoder.finish()
+        if tail:
+            yield tail
+    finally:
+        await _close_source(source)
 
 
 async def _close_source(source: Any) -> None:

@@ -55,6 +55,27 @@ impl PendingEncoder {
     }
 }
 
+#[pymethods]
+impl PendingEncoder {
+    /// Compresses and flushes one chunk (for servers that stream from Python: ASGI).
+    fn compress<'py>(&self, py: Python<'py>, chunk: &[u8]) -> Bound<'py, PyBytes> {
+        let out = match self.encoder.lock().as_mut() {
+            Some(encoder) => encoder.chunk(chunk),
+            None => Vec::new(),
+        };
+        PyBytes::new(py, &out)
+    }
+
+    /// Ends the compressed stream: its last bytes.
+    fn finish<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let out = self
+            .take()
+            .map(|encoder| encoder.finish())
+            .unwrap_or_default();
+        PyBytes::new(py, &out)
+    }
+}
+
 fn stage(stage: Stage) -> PyStage {
     PyStage {
         stage: Arc::new(stage),
