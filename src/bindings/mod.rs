@@ -9,6 +9,7 @@ mod request;
 mod response;
 mod router;
 mod server;
+mod shutdown;
 mod stream;
 mod wsgi;
 
@@ -32,7 +33,7 @@ pub fn native_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<wsgi::WsgiServer>()?;
     module.add_class::<wsgi::WsgiExchange>()?;
     module.add_class::<wsgi::WsgiInput>()?;
-    module.add_function(wrap_pyfunction!(server::_server_shutdown, module)?)?;
+    module.add_function(wrap_pyfunction!(shutdown::_server_shutdown, module)?)?;
     module.add_function(wrap_pyfunction!(helpers::_install_helpers, module)?)?;
     module.add_function(wrap_pyfunction!(json::json_dumps, module)?)?;
     module.add_function(wrap_pyfunction!(response::response_from_result, module)?)?;

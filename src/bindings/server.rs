@@ -20,15 +20,11 @@ use super::middleware::PyStage;
 use super::request::{Endpoint, Request};
 use super::response::convert_result;
 use super::router::PyRouteTable;
+use super::shutdown::{self, listen_failure};
 use crate::http::proxy::TrustedProxies;
 use crate::middleware::NativeChain;
 use crate::routing::ParamKind;
-use crate::server::{
-    Completions, Handoff, Lifecycle, NativeResponse, PendingRequest, Server, ServerConfig,
-};
-
-/// The running server's shutdown state, for `_server_shutdown()`.
-static RUNNING: Mutex<Option<Arc<Lifecycle>>> = Mutex::new(None);
+use crate::server::{Completions, Handoff, NativeResponse, PendingRequest, Server, ServerConfig};
 
 /// What Python passes per route: `(handler, is_async, [(param_name, converter)])`.
 type TargetSpec = (Py<PyAny>, bool, Vec<(String, String)>);
@@ -199,7 +195,7 @@ impl PyServer {
                 .handle_signals()
                 .map_err(|error| PyRuntimeError::new_err(error.to_string()))?;
         }
-        *RUNNING.lock() = Some(Arc::clone(server.lifecycle()));
+        shutdown::set_running(server.lifecycle());
         *slot = Some(server);
         Ok((address.ip().to_string(), address.port()))
     }
@@ -288,15 +284,7 @@ impl PyServer {
     fn finish_shutdown(&self, py: Python<'_>, timeout: f64) {
         let server = self.server.lock().take();
         if let Some(mut server) = server {
-            {
-                let mut running = RUNNING.lock();
-                if running
-                    .as_ref()
-                    .is_some_and(|lifecycle| Arc::ptr_eq(lifecycle, server.lifecycle()))
-                {
-                    *running = None;
-                }
-            }
+            shutdown::clear_running(server.lifecycle());
             py.detach(|| server.finish_shutdown(Duration::from_secs_f64(timeout.max(0.0))));
         }
     }
@@ -627,22 +615,6 @@ impl RouteTarget {
     }
 }
 
-/// Why binding failed, in words a user can act on.
-fn listen_failure(error: &std::io::Error) -> String {
-    match error.kind() {
-        std::io::ErrorKind::AddrInUse => {
-            "the port is already in use (is another server running on it?)".into()
-        }
-        std::io::ErrorKind::PermissionDenied => {
-            "permission denied (ports below 1024 need privileges)".into()
-        }
-        std::io::ErrorKind::AddrNotAvailable => {
-            "that address does not belong to this machine".into()
-        }
-        _ => error.to_string(),
-    }
-}
-
 fn copy_context(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     // SAFETY: returns a new reference or NULL with an exception set.
     unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent()) }
@@ -679,23 +651,6 @@ fn path_kwargs<'py>(
         }
     }
     Ok(Some(kwargs))
-}
-
-/// Asks the running server to shut down gracefully, from any thread: it
-/// stops accepting at once, finishes in-flight requests (the caller's too)
-/// for up to `shutdown_timeout` seconds, runs the on_shutdown hooks, and
-/// `run()` returns.
-#[pyfunction]
-pub fn _server_shutdown() -> PyResult<()> {
-    match RUNNING.lock().as_ref() {
-        Some(lifecycle) => {
-            lifecycle.begin();
-            Ok(())
-        }
-        None => Err(PyRuntimeError::new_err(
-            "no hyperdjango server is running in this process",
-        )),
-    }
 }
 
 /// Reads the deadline and load keywords `HyperApp.run` passed (already checked there).

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 
 use super::native::{self, is_debug_path, STATIC_PREFIX};
 use super::reading::BodyError;
+use super::shutdown::OpenRequest;
 use super::{NativeResponse, PendingRequest, Shared};
 use crate::http::head::{oversized_head, BodyFraming, HeadError, RequestHead};
 use crate::middleware::security::SecurityPolicy;
@@ -580,24 +581,6 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.stats.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Counts a request as open from its head until the last byte of its
-/// answer (a streamed body to its end) or until its client left: what a
-/// graceful shutdown waits for.
-struct OpenRequest(Arc<Shared>);
-
-impl OpenRequest {
-    fn enter(shared: &Arc<Shared>) -> Self {
-        shared.stats.open_requests.fetch_add(1, Ordering::SeqCst);
-        OpenRequest(Arc::clone(shared))
-    }
-}
-
-impl Drop for OpenRequest {
-    fn drop(&mut self) {
-        self.0.stats.open_requests.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

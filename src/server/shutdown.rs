@@ -15,6 +15,7 @@
 //! the two.
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use super::signals::Signal;
-use super::{Handoff, PendingRequest};
+use super::{Handoff, PendingRequest, Shared};
 
 /// Exit status of a forced stop (a second SIGINT): 128 + SIGINT, as a shell reports it.
 pub const FORCED_EXIT_STATUS: i32 = 130;
@@ -130,6 +131,24 @@ impl Lifecycle {
         // destructors, which could deadlock against the Python thread
         // mid-request; there is nothing left to keep consistent.
         unsafe { libc::_exit(FORCED_EXIT_STATUS) }
+    }
+}
+
+/// Counts a request as open from its head until the last byte of its
+/// answer (a streamed body to its end) or until its client left: what a
+/// graceful shutdown waits for (`Stats::open_requests`).
+pub(super) struct OpenRequest(Arc<Shared>);
+
+impl OpenRequest {
+    pub(super) fn enter(shared: &Arc<Shared>) -> Self {
+        shared.stats.open_requests.fetch_add(1, Ordering::SeqCst);
+        OpenRequest(Arc::clone(shared))
+    }
+}
+
+impl Drop for OpenRequest {
+    fn drop(&mut self) {
+        self.0.stats.open_requests.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -240,7 +240,11 @@ def _spawn(daemon: Daemon, arguments: argparse.Namespace) -> int:
         str(daemon.pid_path),
     ]
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with daemon.log_path.open("ab") as log:
+    try:
+        log_file = daemon.log_path.open("ab")
+    except OSError as error:
+        raise CommandError(f"cannot write {daemon.log_path}: {error.strerror}") from None
+    with log_file as log:
         log.write(f"--- hyper start {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
         log.flush()
         log_offset = log.tell()
