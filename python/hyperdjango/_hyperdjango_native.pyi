@@ -17,6 +17,7 @@ __all__ = [
     "MiddlewareStage",
     "StageState",
     "PendingEncoder",
+    "CachedAnswer",
     "static_file_path",
     "choose_encoding",
     "WsgiServer",
@@ -103,7 +104,7 @@ class Server:
         trusted_proxies: list[str] | None = None,
         static_root: str | None = None,
         worker_threads: int | None = None,
-        middleware: Callable[..., Any] | None = None,
+        middleware: tuple[Callable[..., Any], Callable[..., Any]] | None = None,
         native_middleware: list[MiddlewareStage] | None = None,
         limits: dict[str, float | int] | None = None,
         listen_fd: int | None = None,
@@ -191,6 +192,13 @@ class StageState:
 @final
 class PendingEncoder:
     """A compressor waiting for its stream to start (set on a `StreamResponse`)."""
+
+    def compress(self, chunk: builtins.bytes) -> builtins.bytes: ...
+    def finish(self) -> builtins.bytes: ...
+
+@final
+class CachedAnswer:
+    """The native answer a `Response` was built from, and what it looked like then."""
 
 @final
 class MiddlewareStage:
