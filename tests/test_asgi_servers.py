@@ -296,3 +296,20 @@ def test_middleware_wraps_handlers_and_router_answers(kind: str) -> None:
             assert client.get("/boom").status_code == 500
     finally:
         running.stop()
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "hypercorn", "daphne"])
+def test_unknown_websocket_path_is_refused_before_accepting(kind: str) -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    running = serve(kind)
+    try:
+        with pytest.raises(InvalidStatus) as refused:
+            with connect(f"ws://127.0.0.1:{running.port}/nowhere", open_timeout=10):
+                pass
+        assert refused.value.response.status_code == 403
+        with running.client() as client:  # and HTTP is still served
+            assert client.get("/").status_code == 200
+    finally:
+        running.stop()
