@@ -106,7 +106,9 @@ impl<T> Intake<T> {
                 poll_readable(self.handoff.fileno(), nap);
             }
             let mut batch = Vec::new();
-            self.handoff.take_batch(&mut batch);
+            // Each request still counts as waiting (overload check) until the
+            // pool thread that takes it reports its start.
+            self.handoff.take_unstarted(&mut batch);
             if !shutting_down {
                 self.handoff.finish_batch();
             }
