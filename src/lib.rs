@@ -1,6 +1,6 @@
 //! hyperdjango's native core.
 //!
-//! `http`, `routing`, `server` and `wsgi` are plain Rust (no PyO3): `cargo test
+//! `http`, `routing`, `server`, `websocket` and `wsgi` are plain Rust (no PyO3): `cargo test
 //! --no-default-features` reaches them. `bindings` is the thin PyO3 layer that
 //! makes the `hyperdjango._hyperdjango_native` extension module.
 
@@ -8,6 +8,7 @@ pub mod http;
 pub mod middleware;
 pub mod routing;
 pub mod server;
+pub mod websocket;
 pub mod wsgi;
 
 #[cfg(feature = "python")]

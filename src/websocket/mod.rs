@@ -1,0 +1,15 @@
+//! WebSockets (RFC 6455) with permessage-deflate (RFC 7692), pure Rust.
+//!
+//! - [`handshake`]: checking the upgrade request, the accept key, the 101.
+//! - [`frame`], [`mask`]: frame headers and (vectorised) unmasking.
+//! - [`decoder`]: client bytes -> messages and control frames, each protocol
+//!   violation mapped to its close code.
+//! - [`deflate`]: permessage-deflate negotiation and per-connection codecs.
+//!
+//! Nothing here imports PyO3: `cargo test` and the fuzz targets reach it.
+
+pub mod decoder;
+pub mod deflate;
+pub mod frame;
+pub mod handshake;
+pub mod mask;
