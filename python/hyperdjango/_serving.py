@@ -206,6 +206,14 @@ def serve(
         stages, rest = native_stages(list(app.middleware))
         if rest:
             chain = compile_chain(rest, loop, pool, dispatcher.error_response)
+    hub = bridge = None
+    if app.router.websocket_routes:
+        from .websocket import _Bridge, routes_spec
+
+        hub = _native.WebSocketHub(
+            app.router._ws_table, routes_spec(app.router), trusted_proxies=app.trusted_proxies
+        )
+        bridge = _Bridge(hub, app.router.websocket_routes, loop)
     server = _native.Server(
         app.router._table,
         app.router._native_targets(),
@@ -222,6 +230,7 @@ def serve(
         shutdown_timeout=shutdown_timeout,
         pid_file=None if pid.path is None else str(pid.path),
         listen_fd=listen_fd,
+        websockets=hub,
     )
     dispatcher.server = server
     streaming.bind_loop(loop)
@@ -248,6 +257,9 @@ def serve(
                 stopped.set_result(None)
 
         loop.add_reader(server.fileno(), on_ready)
+        if hub is not None and bridge is not None:
+            loop.add_reader(hub.fileno(), bridge.on_ready)
+            app._websocket_hub = hub
         reload_handle = _reload_serving.serving(app, server, loop, prod)
         if in_memory is None:
             mode = "production" if prod else "debug"
@@ -263,8 +275,15 @@ def serve(
         _reload_serving.stopping(reload_handle)
         loop.remove_reader(server.fileno())
         drain(loop, server, dispatcher)
+        if hub is not None and bridge is not None:
+            # The native side closed every WebSocket with 1001; end the handlers.
+            app._websocket_hub = None
+            loop.remove_reader(hub.fileno())
+            bridge.close_all()
+            loop.run_until_complete(asyncio.sleep(0.05))
         run_hooks(loop, app.shutdown_hooks)
     finally:
+        app._websocket_hub = None
         if reload_handle is not None:
             _reload_serving.stopping(reload_handle)
         server.finish_shutdown(0.5)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from .router import Handler, Router
+from .websocket import DEFAULT_MAX_MESSAGE_SIZE
 
 __all__ = ["HyperApp"]
 
@@ -77,6 +78,7 @@ class HyperApp:
         self.shutdown_hooks: list[Hook] = []
         self.middleware: list[Any] = []
         self._serving = False
+        self._websocket_hub: Any = None
 
     # -- registration ---------------------------------------------------------
 
@@ -105,6 +107,64 @@ class HyperApp:
 
     def delete(self, path: str, *, name: str | None = None) -> Callable[[H], H]:
         return self.route(path, ["DELETE"], name=name)
+
+    def websocket(
+        self,
+        path: str,
+        *,
+        name: str | None = None,
+        subprotocols: Iterable[str] | None = None,
+        origins: Iterable[str] | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        ping_interval: float | None = None,
+        ping_timeout: float = 20.0,
+        compression: bool = True,
+    ) -> Callable[[H], H]:
+        """Decorator: serve WebSocket connections at ``path`` with ``async def handler(ws, **params)``.
+
+        - ``subprotocols``: supported ``Sec-WebSocket-Protocol`` values in order of
+          preference; the first one the client offers is chosen (``ws.subprotocol``).
+        - ``origins``: allowed ``Origin`` values (``"*"`` for any); others get 403
+          at the handshake (protection against cross-site WebSocket hijacking).
+        - ``max_message_size``: bytes (default 16 MiB); larger messages close the
+          connection with 1009.
+        - ``ping_interval`` / ``ping_timeout``: the server pings every interval and
+          closes (1011) a client that does not answer within the timeout.
+        - ``compression``: accept permessage-deflate when the client offers it.
+
+        A plain GET to a WebSocket-only path gets 426 Upgrade Required; the same
+        path may also have an HTTP handler. See docs/websockets.md.
+        """
+
+        def register(handler: H) -> H:
+            self.router.websocket(
+                path,
+                handler,
+                name=name,
+                subprotocols=subprotocols,
+                origins=origins,
+                max_message_size=max_message_size,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                compression=compression,
+            )
+            return handler
+
+        return register
+
+    def publish(self, topic: str, message: str | bytes) -> int:
+        """Send ``message`` to every WebSocket subscribed to ``topic`` (``ws.subscribe``).
+
+        The frame is encoded once and fanned out natively; usable from HTTP
+        handlers, WebSocket handlers and other tasks or threads. Returns the
+        number of connections it was queued for.
+        """
+        hub = self._websocket_hub
+        if hub is None:
+            raise RuntimeError(
+                "app.publish() needs the server running with at least one @app.websocket route"
+            )
+        return int(hub.publish(topic, message))
 
     def use(self, middleware: Any) -> Any:
         """Add ``middleware``: ``async def mw(request, call_next)`` or an object

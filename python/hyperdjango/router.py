@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from . import _hyperdjango_native as _native
+from .websocket import DEFAULT_MAX_MESSAGE_SIZE, WebSocketRoute
 
 __all__ = ["Router", "Route", "NoReverseMatch"]
 
@@ -87,7 +88,10 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self._table = _native.RouteTable()
-        self._names: dict[str, Route] = {}
+        self._names: dict[str, Any] = {}
+        # WebSocket routes have their own table: a path may serve both.
+        self.websocket_routes: list[WebSocketRoute] = []
+        self._ws_table = _native.RouteTable()
 
     def route(
         self,
@@ -106,6 +110,88 @@ class Router:
         verbs = _normalise_methods(methods, path)
         params = tuple(_native.RouteTable.parse_pattern(path))
         return self._add(Route(path, handler, verbs, name, is_async_handler(handler), params))
+
+    def websocket(
+        self,
+        path: str,
+        handler: Handler | None = None,
+        *,
+        name: str | None = None,
+        subprotocols: Iterable[str] | None = None,
+        origins: Iterable[str] | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        ping_interval: float | None = None,
+        ping_timeout: float = 20.0,
+        compression: bool = True,
+    ) -> Any:
+        """Register ``async def handler(ws, **params)`` for WebSocket upgrades at ``path``.
+
+        ``router.websocket(path, handler)`` returns the route; without a handler
+        it is a decorator (``@router.websocket(path)``). See ``HyperApp.websocket``
+        for the options.
+        """
+        if handler is None:
+
+            def register(handler: Handler) -> Handler:
+                self.websocket(
+                    path,
+                    handler,
+                    name=name,
+                    subprotocols=subprotocols,
+                    origins=origins,
+                    max_message_size=max_message_size,
+                    ping_interval=ping_interval,
+                    ping_timeout=ping_timeout,
+                    compression=compression,
+                )
+                return handler
+
+            return register
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"route path must be a str starting with '/', not {path!r}")
+        if not callable(handler) or not is_async_handler(handler):
+            raise TypeError(
+                f"WebSocket handler for {path!r} must be an async def function taking (ws, ...)"
+            )
+        if name is not None and (not isinstance(name, str) or not name or ":" in name):
+            raise ValueError(f"route name must be a non-empty str without ':', not {name!r}")
+        if (
+            not isinstance(max_message_size, int)
+            or isinstance(max_message_size, bool)
+            or max_message_size < 1
+        ):
+            raise ValueError(f"max_message_size must be a positive int (bytes), not {max_message_size!r}")
+        if ping_interval is not None and not _positive(ping_interval):
+            raise ValueError(f"ping_interval must be a positive number of seconds or None, not {ping_interval!r}")
+        if not _positive(ping_timeout):
+            raise ValueError(f"ping_timeout must be a positive number of seconds, not {ping_timeout!r}")
+        params = tuple(_native.RouteTable.parse_pattern(path))
+        route = WebSocketRoute(
+            path,
+            handler,
+            name,
+            _strings(subprotocols, "subprotocols", path),
+            _strings(origins, "origins", path),
+            max_message_size,
+            None if ping_interval is None else float(ping_interval),
+            float(ping_timeout),
+            bool(compression),
+            params,
+        )
+        return self._add_websocket(route)
+
+    def _add_websocket(self, route: WebSocketRoute) -> WebSocketRoute:
+        if route.name is not None and route.name in self._names:
+            other = self._names[route.name]
+            raise ValueError(
+                f"route name {route.name!r} is already used by {other.pattern!r}; "
+                f"give {route.pattern!r} another name"
+            )
+        self._ws_table.add(["GET"], route.pattern, len(self.websocket_routes))
+        self.websocket_routes.append(route)
+        if route.name is not None:
+            self._names[route.name] = route
+        return route
 
     def _add(self, route: Route) -> Route:
         if route.name is not None and route.name in self._names:
@@ -173,6 +259,18 @@ class Router:
                     f"include({prefix!r}) of route {route.pattern!r}: {error}"
                 ) from None
             self._add(replace(route, pattern=pattern, name=name, params=params))
+        for ws_route in router.websocket_routes:
+            name = ws_route.name
+            if name is not None and namespace is not None:
+                name = f"{namespace}:{name}"
+            pattern = base + ws_route.pattern
+            try:
+                params = tuple(_native.RouteTable.parse_pattern(pattern))
+            except ValueError as error:
+                raise ValueError(
+                    f"include({prefix!r}) of route {ws_route.pattern!r}: {error}"
+                ) from None
+            self._add_websocket(replace(ws_route, pattern=pattern, name=name, params=params))
 
     def reverse(self, name: str, /, **params: Any) -> str:
         """The path of the route called ``name`` (``"namespace:name"``), filled with ``params``.
@@ -259,6 +357,18 @@ class Router:
 
     def _native_targets(self) -> list[tuple[Handler, bool, list[tuple[str, str]]]]:
         return [(route.handler, route.is_async, list(route.params)) for route in self.routes]
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _strings(values: Iterable[str] | None, what: str, pattern: str) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, str) or not all(isinstance(value, str) and value for value in values):
+        raise TypeError(f"{what} for {pattern!r} must be a list of non-empty str, not {values!r}")
+    return tuple(values)
 
 
 def _render(value: Any, converter: str) -> str | None:

@@ -11,6 +11,7 @@ mod router;
 mod server;
 mod shutdown;
 mod stream;
+mod websocket;
 mod wsgi;
 
 use pyo3::prelude::*;
@@ -34,6 +35,8 @@ pub fn native_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<wsgi::WsgiExchange>()?;
     module.add_class::<wsgi::WsgiInput>()?;
     module.add_function(wrap_pyfunction!(shutdown::_server_shutdown, module)?)?;
+    module.add_class::<websocket::PyWebSocketHub>()?;
+    module.add_class::<websocket::PyChannel>()?;
     module.add_function(wrap_pyfunction!(helpers::_install_helpers, module)?)?;
     module.add_function(wrap_pyfunction!(json::json_dumps, module)?)?;
     module.add_function(wrap_pyfunction!(response::response_from_result, module)?)?;

@@ -21,6 +21,7 @@ use super::request::{Endpoint, Request};
 use super::response::convert_result;
 use super::router::PyRouteTable;
 use super::shutdown::{self, listen_failure};
+use super::websocket::PyWebSocketHub;
 use crate::http::proxy::TrustedProxies;
 use crate::middleware::NativeChain;
 use crate::routing::ParamKind;
@@ -60,7 +61,7 @@ pub struct PyServer {
     pid_file: Option<std::path::PathBuf>,
 }
 
-fn parse_kind(kind: &str) -> PyResult<ParamKind> {
+pub(super) fn parse_kind(kind: &str) -> PyResult<ParamKind> {
     ParamKind::from_name(kind)
         .ok_or_else(|| PyRuntimeError::new_err(format!("unknown converter {kind:?}")))
 }
@@ -75,7 +76,7 @@ impl PyServer {
     /// validated: `header_read_timeout`, `keep_alive_timeout`,
     /// `body_read_timeout`, `send_timeout`, `max_connections`, `max_queue`,
     /// `max_queue_wait`; any left out keeps its default.
-    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, trusted_proxies=None, static_root=None, worker_threads=None, middleware=None, native_middleware=None, limits=None, listen_fd=None, supervised=false, shutdown_timeout=30.0, pid_file=None))]
+    #[pyo3(signature = (routes, targets, dispatcher, *, host, port, prod, max_body_size, trusted_proxies=None, static_root=None, worker_threads=None, middleware=None, native_middleware=None, limits=None, listen_fd=None, supervised=false, shutdown_timeout=30.0, pid_file=None, websockets=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -96,6 +97,7 @@ impl PyServer {
         supervised: bool,
         shutdown_timeout: f64,
         pid_file: Option<std::path::PathBuf>,
+        websockets: Option<PyRef<'_, PyWebSocketHub>>,
     ) -> PyResult<Self> {
         let shutdown_timeout = Duration::try_from_secs_f64(shutdown_timeout).map_err(|_| {
             PyValueError::new_err(format!(
@@ -107,6 +109,7 @@ impl PyServer {
             None => TrustedProxies::default(),
         };
         let mut config = ServerConfig::new(host, port);
+        config.websockets = websockets.map(|hub| hub.shared());
         config.prod = prod;
         config.max_body_size = max_body_size;
         config.shutdown_timeout = shutdown_timeout;
@@ -394,7 +397,7 @@ impl PyServer {
                 return;
             }
         };
-        let kwargs = match target.map(|target| path_kwargs(py, target, &pending.params)) {
+        let kwargs = match target.map(|target| path_kwargs(py, &target.params, &pending.params)) {
             None | Some(Ok(None)) => None,
             Some(Ok(Some(kwargs))) => Some(kwargs),
             // An int Python will not convert (its digit limit, if lowered
@@ -620,24 +623,25 @@ fn copy_context(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent()) }
 }
 
-fn path_kwargs<'py>(
+/// The handler's keyword arguments: path parameters, converted (`int`).
+pub(super) fn path_kwargs<'py>(
     py: Python<'py>,
-    target: &RouteTarget,
+    params: &[(Py<PyString>, ParamKind)],
     values: &[String],
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
-    if target.params.is_empty() {
+    if params.is_empty() {
         return Ok(None);
     }
-    if target.params.len() != values.len() {
+    if params.len() != values.len() {
         // Never pair names and values that do not belong together.
         return Err(PyRuntimeError::new_err(format!(
             "route has {} parameters but {} values were matched",
-            target.params.len(),
+            params.len(),
             values.len()
         )));
     }
     let kwargs = PyDict::new(py);
-    for ((name, kind), value) in target.params.iter().zip(values) {
+    for ((name, kind), value) in params.iter().zip(values) {
         match kind {
             ParamKind::Int => match value.parse::<i64>() {
                 Ok(number) => kwargs.set_item(name.bind(py), number)?,

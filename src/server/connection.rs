@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use super::native::{self, is_debug_path, STATIC_PREFIX};
 use super::reading::BodyError;
 use super::shutdown::OpenRequest;
+use super::upgrade;
 use super::{NativeResponse, PendingRequest, Shared};
 use crate::http::head::{oversized_head, BodyFraming, HeadError, RequestHead};
 use crate::middleware::security::SecurityPolicy;
@@ -141,9 +142,9 @@ pub(super) struct Connection<S> {
     pub(super) input: BytesMut,
     /// Encoded answers not yet written.
     pub(super) output: Vec<u8>,
-    peer: SocketAddr,
+    pub(super) peer: SocketAddr,
     pub(super) shared: Arc<Shared>,
-    stop: watch::Receiver<bool>,
+    pub(super) stop: watch::Receiver<bool>,
     /// Whether a request head has arrived on this connection.
     has_requested: bool,
 }
@@ -191,6 +192,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Incoming::Refused(error) => return Box::pin(self.refuse(error)).await,
             };
             first = false;
+            // Only apps with WebSocket routes look at upgrades (src/server/upgrade.rs);
+            // boxed like `exchange`, so an idle connection does not carry its state.
+            let head = if self.shared.config.websockets.is_some() {
+                match Box::pin(self.websocket_upgrade(head)).await? {
+                    Some(head) => head,
+                    None => return Ok(()),
+                }
+            } else {
+                head
+            };
             // Boxed: answering needs a large future (body reading, middleware,
             // writing) that an idle connection would otherwise carry all the
             // time. One allocation per request buys ~2 KB less per idle connection.
@@ -311,7 +322,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     .map(|(_, value, _)| value.into_owned())
                     .collect(),
             )),
-            Resolution::NotFound => Err(native::not_found()),
+            Resolution::NotFound => {
+                // A plain request for a WebSocket-only route: 426, not 404.
+                let upgrade = config.websockets.as_ref();
+                let required = upgrade.and_then(|hub| upgrade::upgrade_required(hub, path));
+                Err(required.unwrap_or_else(native::not_found))
+            }
             Resolution::MethodNotAllowed { allow } => {
                 Err(native::method_not_allowed(head.method(), allow))
             }
@@ -495,8 +511,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(())
     }
 
-    fn stopping(&self) -> bool {
+    pub(super) fn stopping(&self) -> bool {
         *self.stop.borrow()
+    }
+
+    /// Resolves once shutdown has begun.
+    pub(super) async fn until_stopping(&mut self) {
+        stopping(&mut self.stop).await
     }
 
     /// Closes after the last answer. The write side is shut first and what
@@ -504,7 +525,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// and dropped for a moment: closing a socket with unread input makes the
     /// kernel send a reset, which can destroy the answer before the client
     /// reads it.
-    async fn close_gracefully(&mut self) -> io::Result<()> {
+    pub(super) async fn close_gracefully(&mut self) -> io::Result<()> {
         self.flush().await?;
         self.io.shutdown().await?;
         let drain = async {

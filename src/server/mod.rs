@@ -17,6 +17,7 @@ mod reading;
 pub mod request_body;
 pub mod shutdown;
 pub mod signals;
+mod upgrade;
 mod writing;
 
 use std::io;
@@ -119,6 +120,8 @@ pub struct ServerConfig {
     /// Spool every body over `SPOOL_BODY_OVER` to disk, not only multipart
     /// ones (the WSGI bridge, whose `wsgi.input` may be anything).
     pub spool_every_body: bool,
+    /// WebSocket routes and connections; `None` when the app has none.
+    pub websockets: Option<Arc<crate::websocket::hub::Hub>>,
 }
 
 impl ServerConfig {
@@ -145,6 +148,7 @@ impl ServerConfig {
             trusted_proxies: Arc::new(crate::http::proxy::TrustedProxies::default()),
             catch_all: false,
             spool_every_body: false,
+            websockets: None,
         }
     }
 }
@@ -370,6 +374,9 @@ impl Server {
             std::thread::sleep(Duration::from_millis(5));
         }
         self.shared.handoff.discard_pending();
+        if let Some(hub) = &self.shared.config.websockets {
+            hub.discard_pending();
+        }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_timeout(Duration::from_millis(100));
         }
@@ -411,10 +418,17 @@ fn runtime(
     handoff: &Arc<Handoff<PendingRequest>>,
 ) -> io::Result<tokio::runtime::Runtime> {
     let flush_on_park = Arc::clone(handoff);
+    let websockets_on_park = config.websockets.clone();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.worker_threads.max(1))
         .thread_name("hyperdjango-io")
-        .on_thread_park(move || flush_on_park.flush())
+        // A worker out of work hands everything it queued to Python in one go.
+        .on_thread_park(move || {
+            flush_on_park.flush();
+            if let Some(hub) = &websockets_on_park {
+                hub.flush();
+            }
+        })
         .on_thread_start(batch_scheduling)
         .enable_io()
         .enable_time()

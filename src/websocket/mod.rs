@@ -5,11 +5,16 @@
 //! - [`decoder`]: client bytes -> messages and control frames, each protocol
 //!   violation mapped to its close code.
 //! - [`deflate`]: permessage-deflate negotiation and per-connection codecs.
+//! - [`hub`]: what connections share: the batched hand-over of their events
+//!   to the application, their outboxes, publish/subscribe.
+//! - [`session`]: the task serving one connection after the 101.
 //!
-//! Nothing here imports PyO3: `cargo test` and the fuzz targets reach it.
+//! Nothing here imports PyO3 (tokio, yes): `cargo test` and the fuzz targets reach it.
 
 pub mod decoder;
 pub mod deflate;
 pub mod frame;
 pub mod handshake;
+pub mod hub;
 pub mod mask;
+pub mod session;

@@ -1,0 +1,350 @@
+//! One accepted WebSocket connection: the task that reads the client's
+//! frames and writes the application's messages, after the 101.
+//!
+//! One loop, one task: decode whatever input is buffered (answering pings
+//! natively), move queued messages from the outbox into the output buffer
+//! (compressing them if negotiated), then wait for whichever comes first:
+//! input, room to write, new outbox items, the ping timer, shutdown, or the
+//! close timeout. Output is written by single `write` calls inside the same
+//! `select!`, so a client that does not read never stops us from reading
+//! its close frame, and the outbox (bounded) fills up instead: `send` waits.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::decoder::{Decoder, Event as Frame, Failure};
+use super::deflate::{Compressor, DeflateParams, COMPRESS_FROM};
+use super::frame::{self, close_code, opcode};
+use super::hub::{Channel, Event, Hub, Outgoing, RouteOptions, INBOUND_HIGH_WATER};
+
+/// Output buffered before the outbox is left alone until it drains.
+const OUTPUT_HIGH_WATER: usize = 256 * 1024;
+/// Output beyond which the client's input is not read either (pongs it
+/// asks for and never reads must not pile up).
+const OUTPUT_HARD_LIMIT: usize = 4 * 1024 * 1024;
+/// Outbox items moved per turn of the loop.
+const ITEMS_PER_TURN: usize = 64;
+const READ_RESERVE: usize = 16 * 1024;
+/// After the close handshake: how long and how much the client may still
+/// send before the socket is closed (see `finish`).
+const LINGER_TIME: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// The parts of a connection the session takes over after the handshake.
+pub struct Upgraded<S> {
+    pub io: S,
+    /// Bytes the client sent after its handshake (possibly whole frames).
+    pub input: BytesMut,
+    /// The 101 answer, not yet written.
+    pub output: Vec<u8>,
+    pub deflate: Option<DeflateParams>,
+}
+
+struct Session<'h> {
+    hub: &'h Hub,
+    channel: Arc<Channel>,
+    options: &'h RouteOptions,
+    decoder: Decoder,
+    compressor: Option<Compressor>,
+    deflate: Option<DeflateParams>,
+    output: Vec<u8>,
+    written: usize,
+    /// Our close frame is queued: nothing but input is processed any more.
+    close_sent: bool,
+    close_deadline: Option<Instant>,
+    pong_deadline: Option<Instant>,
+    /// Ends the loop: the close handshake is over or the connection failed.
+    finished: bool,
+    /// How the connection ended, for the application (first one wins).
+    outcome: Option<(u16, String)>,
+}
+
+/// Runs the connection until it closes; the application hears of the end
+/// through [`Event::Closed`].
+pub async fn run<S>(
+    upgraded: Upgraded<S>,
+    channel: Arc<Channel>,
+    hub: Arc<Hub>,
+    route_id: usize,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let default_options = RouteOptions::default();
+    let options = hub.options.get(route_id).unwrap_or(&default_options);
+    let Upgraded {
+        io,
+        mut input,
+        output,
+        deflate,
+    } = upgraded;
+    let mut session = Session {
+        hub: &hub,
+        channel,
+        options,
+        decoder: Decoder::new(options.max_message, deflate.as_ref()),
+        compressor: None,
+        deflate,
+        output,
+        written: 0,
+        close_sent: false,
+        close_deadline: None,
+        pong_deadline: None,
+        finished: false,
+        outcome: None,
+    };
+    let (mut reader, mut writer) = tokio::io::split(io);
+    let mut pinger = options.ping_interval.map(|every| {
+        let mut interval = tokio::time::interval_at(Instant::now() + every, every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    });
+    let mut outgoing = Vec::with_capacity(ITEMS_PER_TURN);
+    loop {
+        session.decode(&mut input);
+        if session.finished {
+            break;
+        }
+        session.take_outbox(&mut outgoing);
+        let pending = session.output.len() - session.written;
+        let paused = session.channel.unread_bytes.load(Ordering::SeqCst) >= INBOUND_HIGH_WATER
+            || pending > OUTPUT_HARD_LIMIT;
+        session
+            .channel
+            .reading_paused
+            .store(paused, Ordering::SeqCst);
+        if !paused {
+            input.reserve(READ_RESERVE);
+        }
+        tokio::select! {
+            written = writer.write(&session.output[session.written..]), if pending > 0 => {
+                match written {
+                    Ok(0) | Err(_) => return session.gone().await,
+                    Ok(count) => session.wrote(count),
+                }
+            }
+            read = reader.read_buf(&mut input), if !paused => {
+                if !matches!(read, Ok(count) if count > 0) {
+                    return session.gone().await;
+                }
+            }
+            () = session.channel.wake.notified() => {}
+            _ = tick(&mut pinger), if !session.close_sent => session.ping(),
+            () = stopping(&mut stop), if !session.close_sent => {
+                session.send_close(close_code::GOING_AWAY, "server shutting down");
+            }
+            () = deadline(session.close_deadline.or(session.pong_deadline)) => {
+                if session.close_sent {
+                    break; // the client never answered our close
+                }
+                session.fail(Failure { code: close_code::INTERNAL_ERROR, reason: "ping timeout" });
+            }
+        }
+    }
+    session.finish(reader, writer).await;
+}
+
+/// Resolves once the server begins shutting down.
+async fn stopping(stop: &mut watch::Receiver<bool>) {
+    // The guard is dropped here, before any other await: it is not Send.
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
+async fn tick(pinger: &mut Option<tokio::time::Interval>) {
+    match pinger {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn deadline(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Session<'_> {
+    /// Handles every complete event in `input`.
+    fn decode(&mut self, input: &mut BytesMut) {
+        while !self.finished {
+            match self.decoder.decode(input) {
+                Ok(Some(event)) => self.on_frame(event),
+                Ok(None) => return,
+                Err(failure) => self.fail(failure),
+            }
+        }
+    }
+
+    fn on_frame(&mut self, event: Frame) {
+        let id = self.channel.id;
+        match event {
+            // After our close frame, data is no longer delivered (RFC 6455 §5.5.1).
+            Frame::Text(text) if !self.close_sent => {
+                self.channel.handed_over(text.len());
+                self.hub.push(Event::Text(id, text));
+            }
+            Frame::Binary(data) if !self.close_sent => {
+                self.channel.handed_over(data.len());
+                self.hub.push(Event::Binary(id, data));
+            }
+            Frame::Ping(payload) if !self.close_sent => {
+                frame::write_frame(&mut self.output, opcode::PONG, false, &payload);
+            }
+            Frame::Pong(_) => self.pong_deadline = None,
+            Frame::Close(close) => {
+                let (code, reason) = close.unwrap_or((close_code::NO_STATUS, String::new()));
+                self.outcome.get_or_insert((code, reason));
+                if !self.close_sent {
+                    // Echo the client's code (none if it sent none).
+                    let echoed = (code != close_code::NO_STATUS).then_some(code);
+                    frame::write_close(&mut self.output, echoed, "");
+                    self.close_sent = true;
+                }
+                self.finished = true;
+            }
+            _ => {}
+        }
+    }
+
+    /// Fails the connection: our close frame with the code, then the end.
+    fn fail(&mut self, failure: Failure) {
+        if !self.close_sent {
+            frame::write_close(&mut self.output, Some(failure.code), failure.reason);
+            self.close_sent = true;
+        }
+        self.outcome
+            .get_or_insert((failure.code, failure.reason.to_owned()));
+        self.finished = true;
+    }
+
+    fn send_close(&mut self, code: u16, reason: &str) {
+        if self.close_sent {
+            return;
+        }
+        frame::write_close(&mut self.output, Some(code), reason);
+        self.close_sent = true;
+        self.close_deadline = Some(Instant::now() + self.options.close_timeout);
+        // Nothing more will be taken from the outbox.
+        self.channel.end();
+    }
+
+    fn ping(&mut self) {
+        if self.pong_deadline.is_none() {
+            self.pong_deadline = Some(Instant::now() + self.options.ping_timeout);
+        }
+        frame::write_frame(&mut self.output, opcode::PING, false, b"hyperdjango");
+    }
+
+    fn wrote(&mut self, count: usize) {
+        self.written += count;
+        if self.written == self.output.len() {
+            self.output.clear();
+            self.written = 0;
+        }
+    }
+
+    /// Moves queued messages into the output buffer while it has room.
+    fn take_outbox(&mut self, outgoing: &mut Vec<Outgoing>) {
+        if self.close_sent || self.output.len() - self.written >= OUTPUT_HIGH_WATER {
+            return;
+        }
+        if self.channel.take_outgoing(outgoing, ITEMS_PER_TURN) {
+            self.hub.push(Event::Writable(self.channel.id));
+        }
+        if outgoing.len() == ITEMS_PER_TURN {
+            // More may be queued: come back round without waiting.
+            self.channel.wake.notify_one();
+        }
+        for item in outgoing.drain(..) {
+            match item {
+                Outgoing::Message { text, payload } => self.encode(text, &payload),
+                Outgoing::Frame(frame) => self.output.extend_from_slice(&frame),
+                Outgoing::Close(code, reason) => {
+                    self.send_close(code, &reason);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn encode(&mut self, text: bool, payload: &[u8]) {
+        let code = if text { opcode::TEXT } else { opcode::BINARY };
+        if let Some(params) = self
+            .deflate
+            .as_ref()
+            .filter(|_| payload.len() >= COMPRESS_FROM)
+        {
+            let compressor = self
+                .compressor
+                .get_or_insert_with(|| Compressor::new(params));
+            let mut compressed = Vec::with_capacity(payload.len() / 2 + 16);
+            if compressor.compress(payload, &mut compressed).is_ok() {
+                frame::write_frame(&mut self.output, code, true, &compressed);
+                return;
+            }
+        }
+        frame::write_frame(&mut self.output, code, false, payload);
+    }
+
+    /// The client vanished (reset, or closed without a close frame).
+    async fn gone(mut self) {
+        self.outcome
+            .get_or_insert((close_code::ABNORMAL, String::new()));
+        self.report();
+    }
+
+    fn report(&mut self) {
+        self.channel.end();
+        self.hub.forget(&self.channel);
+        let (code, reason) = self
+            .outcome
+            .take()
+            .unwrap_or((close_code::ABNORMAL, String::new()));
+        self.hub.push(Event::Closed(self.channel.id, code, reason));
+    }
+
+    /// Writes what is left (our close frame), closes our side, and reads
+    /// until the client closes too: closing with unread input would send a
+    /// reset that can destroy the close frame before the client reads it.
+    async fn finish<R, W>(mut self, mut reader: R, mut writer: W)
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        self.report();
+        let pending = &self.output[self.written..];
+        let flushed = tokio::time::timeout(self.options.close_timeout, async {
+            writer.write_all(pending).await?;
+            writer.shutdown().await
+        })
+        .await;
+        if !matches!(flushed, Ok(Ok(()))) {
+            return;
+        }
+        let drain = async {
+            let mut discarded = 0;
+            let mut scratch = BytesMut::with_capacity(READ_RESERVE);
+            while discarded < LINGER_BYTES {
+                scratch.clear();
+                match reader.read_buf(&mut scratch).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(read) => discarded += read,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+    }
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
