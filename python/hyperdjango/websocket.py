@@ -102,6 +102,7 @@ class WebSocket:
         "_close_code",
         "_close_reason",
         "_local_close",
+        "_holding",
     )
 
     def __init__(self, channel: Any, request: Any, loop: asyncio.AbstractEventLoop) -> None:
@@ -117,6 +118,10 @@ class WebSocket:
         self._close_code = 1006
         self._close_reason = ""
         self._local_close = False
+        # The last message returned is being handled: it counts as unread
+        # (for backpressure, and so a protocol failure's close frame waits
+        # for the answer to it) until the handler asks for the next one.
+        self._holding = False
 
     # -- handshake -------------------------------------------------------------
 
@@ -155,8 +160,11 @@ class WebSocket:
         connection stays usable) and ``WebSocketDisconnect`` once it is closed.
         """
         self._accept()
-        if self._inbox:
+        if self._holding:
+            self._holding = False
             self._channel.consumed()
+        if self._inbox:
+            self._holding = True
             return self._inbox.popleft()
         if self._closed:
             raise WebSocketDisconnect(self._close_code, self._close_reason)
@@ -171,7 +179,7 @@ class WebSocket:
                 message = await asyncio.wait_for(waiter, timeout)
         finally:
             self._waiter = None
-        self._channel.consumed()
+        self._holding = True
         return message  # type: ignore[no-any-return]
 
     async def receive_text(self, timeout: float | None = None) -> str:
@@ -283,6 +291,9 @@ class WebSocket:
                 writer.set_result(None)
 
     async def _finish(self, code: int) -> None:
+        if self._holding:
+            self._holding = False
+            self._channel.consumed()
         if not self._accepted and not self._local_close:
             self._accept()
         if not self._local_close and not self._closed:

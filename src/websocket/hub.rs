@@ -247,8 +247,9 @@ impl Channel {
         self.unread_bytes.fetch_add(size, Ordering::SeqCst);
     }
 
-    /// The handler took the oldest handed-over message; reading resumes
-    /// once the unread ones fall under the high-water mark.
+    /// The handler is done with the oldest handed-over message (it asked
+    /// for the next one, or ended); reading resumes once the unread ones
+    /// fall under the high-water mark.
     pub fn consumed(&self) {
         let Some(size) = self.unread.lock().pop_front() else {
             return;

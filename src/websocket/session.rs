@@ -61,6 +61,10 @@ struct Session<'h> {
     pong_deadline: Option<Instant>,
     /// Ends the loop: the close handshake is over or the connection failed.
     finished: bool,
+    /// A protocol failure waiting for the handler to finish the messages
+    /// that arrived before it (their answers go out before the close frame),
+    /// and how long it waits at most.
+    failing: Option<(Failure, Instant)>,
     /// How the connection ended, for the application (first one wins).
     outcome: Option<(u16, String)>,
 }
@@ -97,6 +101,7 @@ pub async fn run<S>(
         close_deadline: None,
         pong_deadline: None,
         finished: false,
+        failing: None,
         outcome: None,
     };
     let (mut reader, mut writer) = tokio::io::split(io);
@@ -112,8 +117,12 @@ pub async fn run<S>(
             break;
         }
         session.take_outbox(&mut outgoing);
+        if session.settle_failure() {
+            break;
+        }
         let pending = session.output.len() - session.written;
-        let paused = session.channel.unread_bytes.load(Ordering::SeqCst) >= INBOUND_HIGH_WATER
+        let paused = session.failing.is_some()
+            || session.channel.unread_bytes.load(Ordering::SeqCst) >= INBOUND_HIGH_WATER
             || pending > OUTPUT_HARD_LIMIT;
         session
             .channel
@@ -139,11 +148,15 @@ pub async fn run<S>(
             () = stopping(&mut stop), if !session.close_sent => {
                 session.send_close(close_code::GOING_AWAY, "server shutting down");
             }
-            () = deadline(session.close_deadline.or(session.pong_deadline)) => {
+            () = deadline(session.next_deadline()) => {
                 if session.close_sent {
                     break; // the client never answered our close
                 }
-                session.fail(Failure { code: close_code::INTERNAL_ERROR, reason: "ping timeout" });
+                if let Some((failure, _)) = session.failing.take() {
+                    session.fail_now(failure); // the handler did not get to its messages
+                    break;
+                }
+                session.fail_now(Failure { code: close_code::INTERNAL_ERROR, reason: "ping timeout" });
             }
         }
     }
@@ -175,7 +188,7 @@ async fn deadline(at: Option<Instant>) {
 impl Session<'_> {
     /// Handles every complete event in `input`.
     fn decode(&mut self, input: &mut BytesMut) {
-        while !self.finished {
+        while !self.finished && self.failing.is_none() {
             match self.decoder.decode(input) {
                 Ok(Some(event)) => self.on_frame(event),
                 Ok(None) => return,
@@ -215,8 +228,38 @@ impl Session<'_> {
         }
     }
 
-    /// Fails the connection: our close frame with the code, then the end.
+    /// Fails the connection. Messages decoded before the violation were
+    /// handed over already: the close frame waits (briefly) until the
+    /// handler has taken them, so its answers to them go out first.
     fn fail(&mut self, failure: Failure) {
+        if self.close_sent || self.channel.unread_bytes.load(Ordering::SeqCst) == 0 {
+            return self.fail_now(failure);
+        }
+        let patience = Instant::now() + self.options.close_timeout;
+        self.failing.get_or_insert((failure, patience));
+        self.finished = false;
+    }
+
+    /// Sends the failure's close frame once the handler has caught up.
+    /// True when the loop should end.
+    fn settle_failure(&mut self) -> bool {
+        if self.failing.is_some() && self.channel.unread_bytes.load(Ordering::SeqCst) == 0 {
+            if let Some((failure, _)) = self.failing.take() {
+                self.fail_now(failure);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.close_deadline
+            .or(self.failing.as_ref().map(|(_, at)| *at))
+            .or(self.pong_deadline)
+    }
+
+    /// Fails the connection now: our close frame with the code, then the end.
+    fn fail_now(&mut self, failure: Failure) {
         if !self.close_sent {
             frame::write_close(&mut self.output, Some(failure.code), failure.reason);
             self.close_sent = true;
