@@ -4,6 +4,7 @@
 #   make test   build, then cargo test (pure-Rust core) and pytest (real servers, real clients)
 #   make bench  build, then the end-to-end load benchmark against peers (bench/) and criterion benches
 #   make lint   clippy, rustfmt --check, ruff (check + format --check), mypy, stubtest of the .pyi
+#   make autobahn  the full Autobahn|Testsuite (WebSocket conformance, ~20 min) against tests/apps/websockets_app.py
 #   make fmt    rustfmt and ruff format
 
 PYTHON ?= python3
@@ -15,7 +16,7 @@ REQUIREMENTS := $(sort $(wildcard requirements/*.txt))
 # `make test MATURIN_FLAGS="--profile quick"` for a faster edit-build-test loop (no fat LTO).
 MATURIN_FLAGS ?= --release
 
-.PHONY: run test test-rust test-python build bench lint fmt clean
+.PHONY: run test test-rust test-python build bench lint fmt clean autobahn
 
 $(STAMP): pyproject.toml $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +45,12 @@ bench: build
 	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_files.sh
 	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_middleware.sh
 	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_django.sh
+	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_websocket.sh
 	$(PY) -m pytest -q bench/test_router_resolve.py --benchmark-only -p no:cacheprovider
 	cargo bench --no-default-features
+
+autobahn: build
+	PYTHON=$(abspath $(PY)) bash tools/run_autobahn.sh
 
 # Stubtest imports the built extension, so lint builds it first (the same build `make test` uses).
 lint: build

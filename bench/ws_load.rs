@@ -39,7 +39,11 @@ async fn open(address: SocketAddr, path: &str) -> Result<(TcpStream, Vec<u8>), E
         buffer.extend_from_slice(&chunk[..read]);
         if let Some(end) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
             if !buffer.starts_with(b"HTTP/1.1 101") {
-                return Err(format!("handshake refused: {}", String::from_utf8_lossy(&buffer[..end])).into());
+                return Err(format!(
+                    "handshake refused: {}",
+                    String::from_utf8_lossy(&buffer[..end])
+                )
+                .into());
             }
             buffer.drain(..end + 4);
             return Ok((stream, buffer));
@@ -51,7 +55,12 @@ fn masked_text(payload: &[u8]) -> Vec<u8> {
     let key = [0x11, 0x22, 0x33, 0x44];
     let mut frame = vec![0x81, 0x80 | payload.len() as u8];
     frame.extend_from_slice(&key);
-    frame.extend(payload.iter().enumerate().map(|(index, byte)| byte ^ key[index % 4]));
+    frame.extend(
+        payload
+            .iter()
+            .enumerate()
+            .map(|(index, byte)| byte ^ key[index % 4]),
+    );
     frame
 }
 
@@ -60,7 +69,9 @@ async fn read_frame(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<Vec<
     loop {
         if buffer.len() >= 2 {
             let (header, length) = match buffer[1] & 0x7f {
-                126 if buffer.len() >= 4 => (4, u16::from_be_bytes([buffer[2], buffer[3]]) as usize),
+                126 if buffer.len() >= 4 => {
+                    (4, u16::from_be_bytes([buffer[2], buffer[3]]) as usize)
+                }
                 126 | 127 => (usize::MAX, 0),
                 short => (2, short as usize),
             };
@@ -79,7 +90,12 @@ async fn read_frame(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<Vec<
     }
 }
 
-async fn echo(address: SocketAddr, path: String, connections: usize, seconds: f64) -> Result<(), Error> {
+async fn echo(
+    address: SocketAddr,
+    path: String,
+    connections: usize,
+    seconds: f64,
+) -> Result<(), Error> {
     let count = Arc::new(AtomicU64::new(0));
     let running = Arc::new(AtomicBool::new(true));
     let mut tasks = Vec::new();
@@ -117,7 +133,13 @@ async fn echo(address: SocketAddr, path: String, connections: usize, seconds: f6
     Ok(())
 }
 
-async fn fanout(address: SocketAddr, path: String, subscribers: usize, publish: String, rounds: usize) -> Result<(), Error> {
+async fn fanout(
+    address: SocketAddr,
+    path: String,
+    subscribers: usize,
+    publish: String,
+    rounds: usize,
+) -> Result<(), Error> {
     let mut sockets = Vec::with_capacity(subscribers);
     for _ in 0..subscribers {
         let (mut stream, mut buffer) = open(address, &path).await?;
@@ -161,7 +183,12 @@ async fn fanout(address: SocketAddr, path: String, subscribers: usize, publish: 
     Ok(())
 }
 
-async fn idle(address: SocketAddr, path: String, connections: usize, seconds: f64) -> Result<(), Error> {
+async fn idle(
+    address: SocketAddr,
+    path: String,
+    connections: usize,
+    seconds: f64,
+) -> Result<(), Error> {
     let mut sockets = Vec::with_capacity(connections);
     for _ in 0..connections {
         sockets.push(open(address, &path).await?);
@@ -181,12 +208,16 @@ fn main() -> Result<(), Error> {
     let address: SocketAddr = args[2].parse()?;
     let path = args[3].clone();
     let count: usize = args[4].parse()?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         match args[1].as_str() {
             "echo" => echo(address, path, count, args[5].parse()?).await,
             "idle" => idle(address, path, count, args[5].parse()?).await,
-            "fanout" if args.len() >= 7 => fanout(address, path, count, args[5].clone(), args[6].parse()?).await,
+            "fanout" if args.len() >= 7 => {
+                fanout(address, path, count, args[5].clone(), args[6].parse()?).await
+            }
             _ => Err(usage.into()),
         }
     })

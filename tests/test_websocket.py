@@ -42,7 +42,9 @@ def url(server: RunningServer, path: str) -> str:
 # -- raw protocol helpers --------------------------------------------------------
 
 
-def upgrade_request(path: str, *, version: str = "HTTP/1.1", extra: str = "", key: str = KEY) -> bytes:
+def upgrade_request(
+    path: str, *, version: str = "HTTP/1.1", extra: str = "", key: str = KEY
+) -> bytes:
     lines = [
         f"GET {path} {version}",
         "Host: test",
@@ -55,7 +57,9 @@ def upgrade_request(path: str, *, version: str = "HTTP/1.1", extra: str = "", ke
     return text.encode()
 
 
-def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0, mask: bool = True) -> bytes:
+def frame(
+    opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0, mask: bool = True
+) -> bytes:
     first = (0x80 if fin else 0) | (rsv << 4) | opcode
     length = len(payload)
     if length < 126:
@@ -179,7 +183,9 @@ def test_unknown_path_or_typed_mismatch_is_404_without_hanging(
         (upgrade_request("/echo").replace(b"Connection: Upgrade", b"Connection: keep-alive"), 400),
     ],
 )
-def test_bad_handshakes_are_refused(ws_server: RunningServer, request_bytes: bytes, status: int) -> None:
+def test_bad_handshakes_are_refused(
+    ws_server: RunningServer, request_bytes: bytes, status: int
+) -> None:
     with ws_server.connect() as sock:
         sock.sendall(request_bytes)
         response = RawReader(sock).read()
@@ -319,9 +325,9 @@ def test_ping_is_answered_with_pong_and_fragments_reassembled(ws_server: Running
     raw = RawWebSocket(ws_server, "/echo")
     raw.send(frame(0x9, b"are you there"))
     assert raw.read_frame() == (0xA, b"are you there")
-    raw.send(frame(0x1, "frag".encode(), fin=False))
+    raw.send(frame(0x1, b"frag", fin=False))
     raw.send(frame(0x9, b"in between"))
-    raw.send(frame(0x0, "ment".encode(), fin=False))
+    raw.send(frame(0x0, b"ment", fin=False))
     raw.send(frame(0x0, "ed é".encode()[:-1], fin=False))
     raw.send(frame(0x0, "é".encode()[-1:], fin=True))
     assert raw.read_frame() == (0xA, b"in between")
@@ -357,7 +363,12 @@ VIOLATIONS = [
     ("fragmented ping", "/echo", frame(0x9, b"x", fin=False), 1002),
     ("oversized ping", "/echo", frame(0x9, b"x" * 126), 1002),
     ("continuation without start", "/echo", frame(0x0, b"x"), 1002),
-    ("new message inside a fragmented one", "/echo", frame(0x1, b"a", fin=False) + frame(0x1, b"b"), 1002),
+    (
+        "new message inside a fragmented one",
+        "/echo",
+        frame(0x1, b"a", fin=False) + frame(0x1, b"b"),
+        1002,
+    ),
     ("close with one byte", "/echo", frame(0x8, b"\x03"), 1002),
     ("bad close code 1005", "/echo", close_frame(1005), 1002),
     ("bad close code 2000", "/echo", close_frame(2000), 1002),
@@ -375,7 +386,9 @@ VIOLATIONS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "path", "data", "code"), VIOLATIONS, ids=[v[0] for v in VIOLATIONS])
+@pytest.mark.parametrize(
+    ("name", "path", "data", "code"), VIOLATIONS, ids=[v[0] for v in VIOLATIONS]
+)
 def test_protocol_violations_get_their_close_code(
     ws_server: RunningServer, name: str, path: str, data: bytes, code: int
 ) -> None:
@@ -432,7 +445,9 @@ def test_server_pings_and_reaps_a_dead_peer(ws_server: RunningServer) -> None:
     ],
     ids=["defaults", "no-context-takeover", "window-bits", "window-bits-8"],
 )
-def test_permessage_deflate(ws_server: RunningServer, factory: ClientPerMessageDeflateFactory) -> None:
+def test_permessage_deflate(
+    ws_server: RunningServer, factory: ClientPerMessageDeflateFactory
+) -> None:
     with connect(url(ws_server, "/echo"), extensions=[factory], compression=None) as ws:
         extensions = ws.response.headers["Sec-WebSocket-Extensions"]
         assert extensions.startswith("permessage-deflate")
@@ -469,7 +484,9 @@ def test_publish_fans_out_to_subscribers_only(ws_server: RunningServer) -> None:
             assert ws.recv(timeout=10) == "from a socket"
         members[1].send("leave")
         assert members[1].recv(timeout=10) == "left"
-        assert httpx.post(ws_server.url + "/announce/red", content=b"x").json() == {"delivered_to": 2}
+        assert httpx.post(ws_server.url + "/announce/red", content=b"x").json() == {
+            "delivered_to": 2
+        }
         with pytest.raises(TimeoutError):
             other.recv(timeout=0.3)
     # Closed connections leave their topics.

@@ -160,11 +160,17 @@ class Router:
             or isinstance(max_message_size, bool)
             or max_message_size < 1
         ):
-            raise ValueError(f"max_message_size must be a positive int (bytes), not {max_message_size!r}")
+            raise ValueError(
+                f"max_message_size must be a positive int (bytes), not {max_message_size!r}"
+            )
         if ping_interval is not None and not _positive(ping_interval):
-            raise ValueError(f"ping_interval must be a positive number of seconds or None, not {ping_interval!r}")
+            raise ValueError(
+                f"ping_interval must be a positive number of seconds or None, not {ping_interval!r}"
+            )
         if not _positive(ping_timeout):
-            raise ValueError(f"ping_timeout must be a positive number of seconds, not {ping_timeout!r}")
+            raise ValueError(
+                f"ping_timeout must be a positive number of seconds, not {ping_timeout!r}"
+            )
         params = tuple(_native.RouteTable.parse_pattern(path))
         route = WebSocketRoute(
             path,

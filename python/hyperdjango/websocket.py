@@ -48,7 +48,9 @@ class WebSocketDisconnect(Exception):
         self.reason = reason
 
     def __str__(self) -> str:
-        return f"WebSocket closed with code {self.code}" + (f": {self.reason}" if self.reason else "")
+        return f"WebSocket closed with code {self.code}" + (
+            f": {self.reason}" if self.reason else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -314,7 +316,9 @@ def _topic(topic: str) -> str:
 class _Bridge:
     """Runs WebSocket handlers on the server loop and feeds them the native events."""
 
-    def __init__(self, hub: Any, routes: Sequence[WebSocketRoute], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, hub: Any, routes: Sequence[WebSocketRoute], loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.hub = hub
         self.routes = routes
         self.loop = loop
@@ -340,7 +344,9 @@ class _Bridge:
                 if socket is not None:
                     socket._on_writable()
 
-    def _open(self, channel: Any, route_id: int, request: Any, kwargs: dict[str, Any] | None) -> None:
+    def _open(
+        self, channel: Any, route_id: int, request: Any, kwargs: dict[str, Any] | None
+    ) -> None:
         route = self.routes[route_id]
         socket = WebSocket(channel, request, self.loop)
         self.sockets[channel.id] = socket
@@ -349,7 +355,9 @@ class _Bridge:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _serve(self, route: WebSocketRoute, socket: WebSocket, kwargs: dict[str, Any]) -> None:
+    async def _serve(
+        self, route: WebSocketRoute, socket: WebSocket, kwargs: dict[str, Any]
+    ) -> None:
         code = 1000
         try:
             await route.handler(socket, **kwargs)

@@ -73,7 +73,7 @@ async def origins(ws):
 async def timeout(ws):
     try:
         await ws.receive(timeout=0.2)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         await ws.send("timed out")
     message = await ws.receive()
     await ws.send(f"still usable: {message}")
@@ -132,7 +132,7 @@ async def flood(ws):
         while sent < 2000:
             await asyncio.wait_for(ws.send(chunk), 1.0)
             sent += 1
-    except asyncio.TimeoutError:
+    except TimeoutError:
         app.state_flood = sent
     await ws.close()
 
