@@ -251,6 +251,13 @@ impl RequestHead {
             .and_then(|value| std::str::from_utf8(value).ok())
     }
 
+    /// Moves the head into an allocation of its own. A parsed head shares
+    /// the connection's read buffer (kilobytes); one kept for a long time
+    /// (a WebSocket's `ws.request`) should not keep that buffer alive.
+    pub fn compact(&mut self) {
+        self.bytes = Bytes::copy_from_slice(&self.bytes);
+    }
+
     /// The head exactly as received.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes

@@ -10,6 +10,7 @@
 use std::io;
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use http::header::{HeaderName, HeaderValue, UPGRADE};
 use http::{Method, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -89,6 +90,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let subprotocol =
             handshake::choose_subprotocol(&handshake.offered_protocols, &options.subprotocols)
                 .map(str::to_owned);
+        // The head lives as long as the WebSocket (`ws.request`): give it an
+        // allocation of its own instead of the connection's read buffer.
+        let mut head = head;
+        head.compact();
         let (channel, decision) = hub.open(
             route_id,
             head,
@@ -121,7 +126,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         );
         let upgraded = Upgraded {
             io: &mut self.io,
-            input: std::mem::take(&mut self.input),
+            // Usually empty; a fresh buffer lets the HTTP one go.
+            input: BytesMut::from(&self.input[..]),
             output,
             deflate: handshake.deflate,
         };

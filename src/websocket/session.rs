@@ -31,6 +31,11 @@ const OUTPUT_HARD_LIMIT: usize = 4 * 1024 * 1024;
 /// Outbox items moved per turn of the loop.
 const ITEMS_PER_TURN: usize = 64;
 const READ_RESERVE: usize = 16 * 1024;
+/// Free space for a read while nothing is buffered: idle connections are
+/// most connections, so they hold little (an idle input buffer larger than
+/// [`IDLE_BUFFER_LIMIT`] is released).
+const IDLE_RESERVE: usize = 1024;
+const IDLE_BUFFER_LIMIT: usize = 32 * 1024;
 /// After the close handshake: how long and how much the client may still
 /// send before the socket is closed (see `finish`).
 const LINGER_TIME: Duration = Duration::from_secs(1);
@@ -110,7 +115,7 @@ pub async fn run<S>(
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval
     });
-    let mut outgoing = Vec::with_capacity(ITEMS_PER_TURN);
+    let mut outgoing = Vec::new();
     loop {
         session.decode(&mut input);
         if session.finished {
@@ -129,7 +134,14 @@ pub async fn run<S>(
             .reading_paused
             .store(paused, Ordering::SeqCst);
         if !paused {
-            input.reserve(READ_RESERVE);
+            if input.is_empty() {
+                if input.capacity() > IDLE_BUFFER_LIMIT {
+                    input = BytesMut::new();
+                }
+                input.reserve(IDLE_RESERVE);
+            } else {
+                input.reserve(READ_RESERVE);
+            }
         }
         tokio::select! {
             written = writer.write(&session.output[session.written..]), if pending > 0 => {
@@ -292,6 +304,9 @@ impl Session<'_> {
         if self.written == self.output.len() {
             self.output.clear();
             self.written = 0;
+            if self.output.capacity() > IDLE_BUFFER_LIMIT {
+                self.output = Vec::new(); // after a large message: let it go
+            }
         }
     }
 
