@@ -182,7 +182,7 @@ class WebSocket:
         finally:
             self._waiter = None
         self._holding = True
-        return message  # type: ignore[no-any-return]
+        return message
 
     async def receive_text(self, timeout: float | None = None) -> str:
         message = await self.receive(timeout)
