@@ -27,4 +27,6 @@ async def publish(request):
 
 
 if __name__ == "__main__":
-    app.run(host="127.0.0.1", port=int(sys.argv[1]) if len(sys.argv) > 1 else 8000, prod=True)
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
+    # 10,000 subscribers plus the publisher: above the default limit of 10,000.
+    app.run(host="127.0.0.1", port=port, prod=True, max_connections=20_000)
