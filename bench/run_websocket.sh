@@ -8,6 +8,7 @@
 #   BENCH_DURATION=10   seconds per echo measurement
 #   WS_SERVERS="hyperdjango uvicorn granian socketify"
 #   WS_IDLE=10000       connections for fan-out and idle RSS
+#   WS_LOAD_PROFILE=release   cargo profile of the load client (quick builds faster)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,8 +26,9 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 SOCKETIFY=1
 "$PYTHON" -c "import socketify" 2>/dev/null || timeout 120 "$PYTHON" -m pip install -q socketify >/dev/null 2>&1 || SOCKETIFY=0
 [ "$SOCKETIFY" = 1 ] && ! "$PYTHON" -c "import socketify" 2>/dev/null && SOCKETIFY=0
-cargo build --release --quiet --no-default-features --example ws_load
-LOAD=target/release/examples/ws_load
+PROFILE=${WS_LOAD_PROFILE:-release}
+cargo build --profile "$PROFILE" --quiet --no-default-features --example ws_load
+LOAD=target/$PROFILE/examples/ws_load
 
 # shellcheck source=bench/common.sh
 source bench/common.sh
