@@ -28,10 +28,19 @@ import httpx
 
 from .app import HyperApp
 
-__all__ = ["TestClient"]
+__all__ = ["TestClient", "WebSocketDenied"]
 
 #: Stands in for "no timeout" (httpx's ``None``): the native side wants a number.
 _FOREVER = 365 * 24 * 3600.0
+
+
+class WebSocketDenied(Exception):
+    """``websocket_connect`` was refused: ``status_code`` and ``body`` of the answer."""
+
+    def __init__(self, status_code: int, body: bytes) -> None:
+        super().__init__(f"the WebSocket handshake was refused with {status_code}")
+        self.status_code = status_code
+        self.body = body
 
 
 class _InMemoryServer:
@@ -250,3 +259,29 @@ class TestClient(httpx.Client):
         while chunk := connection.receive(65536, timeout):
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def websocket_connect(
+        self,
+        path: str,
+        subprotocols: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> Any:
+        """Open a WebSocket to ``path`` (through the native upgrade and framing).
+
+        Returns a session with Starlette's ``send_text``/``receive_text``,
+        ``send_bytes``/``receive_bytes``, ``send_json``/``receive_json`` and
+        ``close``; use it as a context manager. The client's cookies are sent.
+        A refused handshake raises ``WebSocketDenied`` (its status code, e.g.
+        403 or 404). Needs the ``websockets`` package (its sans-I/O client).
+        """
+        from ._testing_websocket import WebSocketTestSession
+
+        request = self.build_request("GET", path, headers=headers)
+        url = request.url.copy_with(scheme="wss" if request.url.scheme == "https" else "ws")
+        extra = [
+            (name, value)
+            for name, value in request.headers.multi_items()
+            if name.lower() not in {"host", "connection", "accept-encoding", "content-length"}
+        ]
+        return WebSocketTestSession(self._server.connect(), str(url), extra, subprotocols, timeout)
