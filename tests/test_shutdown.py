@@ -77,6 +77,10 @@ def refused(running: RunningServer) -> bool:
         running.connect(timeout=2).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        # A probe that reached the accept queue just as the listener closed is reset,
+        # not refused: the listener is going, but ask again until it is gone.
+        return False
     return False
 
 
