@@ -43,5 +43,14 @@ fuzz_target!(|data: &[u8]| {
     let deflate = first & 0x80 != 0;
     let whole = decode(stream, stream.len().max(1), deflate);
     let piece = usize::from(first % 16) + 1;
-    assert_eq!(decode(stream, piece, deflate), whole, "fed in pieces of {piece}");
+    let cut = decode(stream, piece, deflate);
+    if deflate {
+        // Garbage that is both corrupt and inflates past the limit may show
+        // either first (1007 or 1009) depending on where reads cut it: the
+        // connection fails either way.
+        assert_eq!(cut.0, whole.0, "fed in pieces of {piece}");
+        assert_eq!(cut.1.is_some(), whole.1.is_some(), "fed in pieces of {piece}");
+    } else {
+        assert_eq!(cut, whole, "fed in pieces of {piece}");
+    }
 });

@@ -193,7 +193,10 @@ impl Decompressor {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), InflateError> {
-        while !input.is_empty() && !self.ended {
+        // A full output buffer may leave output (or an error) pending in the
+        // inflater even with all input consumed: go on until it has room left.
+        let mut full = false;
+        while (!input.is_empty() || full) && !self.ended {
             if out.len() == out.capacity() {
                 if out.len() > limit {
                     return Err(InflateError::TooBig);
@@ -208,14 +211,16 @@ impl Decompressor {
                 .decompress_vec(input, out, FlushDecompress::Sync)
                 .map_err(|_| InflateError::Corrupt)?;
             let used = (self.inner.total_in() - before_in) as usize;
+            let had_input = !input.is_empty();
             input = &input[used..];
             if out.len() > limit {
                 return Err(InflateError::TooBig);
             }
+            full = out.len() == out.capacity();
             match status {
                 Status::StreamEnd => self.ended = true,
-                // No progress although there was room: the stream is stuck.
-                _ if used == 0 && out.len() == before_out && out.len() < out.capacity() => {
+                // No progress although there was input and room: the stream is stuck.
+                _ if had_input && used == 0 && out.len() == before_out && !full => {
                     return Err(InflateError::Corrupt)
                 }
                 _ => {}
@@ -336,6 +341,23 @@ mod tests {
             .and_then(|()| decompressor.finish(&mut out, 1000));
         assert_eq!(result, Err(InflateError::TooBig));
         assert!(out.capacity() <= 1001 + 16 * 1024, "{}", out.capacity());
+    }
+
+    #[test]
+    fn an_error_pending_behind_a_full_output_buffer_is_found() {
+        // Found by the websocket_frames fuzz target: with the output buffer
+        // exactly full, all input was consumed but the error not yet reported.
+        let params = offer("permessage-deflate").unwrap();
+        let mut payload = vec![
+            0x0, 0x0, 0x0, 0x54, 0x19, 0x54, 0x54, 0x54, 0x25, 0x54, 0x54, 0x54, 0x54, 0x54, 0x54,
+            0x0, 0x0, 0x2a, 0xf2, 0x80, 0x41, 0x8a, 0x2a,
+        ];
+        crate::websocket::mask::unmask(&mut payload, [0x8a, 0x23, 0, 0], 0);
+        for capacity in [0, 84] {
+            let mut out = Vec::with_capacity(capacity);
+            let result = Decompressor::new(&params).inflate(&payload, &mut out, 4096);
+            assert_eq!(result, Err(InflateError::Corrupt), "capacity {capacity}");
+        }
     }
 
     #[test]
