@@ -40,6 +40,10 @@ def make_app(**options: Any) -> HyperApp:
     async def file(request: Any) -> Response:
         return Response.file(__file__)
 
+    @app.get("/framed")
+    async def framed(request: Any) -> Response:
+        return Response.text("framed", headers={"X-Frame-Options": "SAMEORIGIN"})
+
     @app.get("/boom")
     async def boom(request: Any) -> None:
         raise RuntimeError("secret detail")
@@ -169,6 +173,55 @@ def test_production_adapter_hides_the_traceback() -> None:
     assert messages[0]["status"] == 500
     assert body_of(messages) == b'{"detail":"Internal Server Error"}'
     assert (b"x-frame-options", b"DENY") in messages[0]["headers"]
+
+
+PROD_HEADERS = [
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+]
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+def security_headers(messages: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
+    names = {name for name, _ in PROD_HEADERS} | {HSTS[0]}
+    return sorted(pair for pair in messages[0]["headers"] if pair[0] in names)
+
+
+@pytest.mark.parametrize("path", ["/", "/boom", "/nope", "/file"])
+def test_production_sends_no_hsts_over_plain_http(path: str) -> None:
+    messages = run(call(make_app().asgi(prod=True), scope(path)))
+    assert security_headers(messages) == sorted(PROD_HEADERS)
+
+
+@pytest.mark.parametrize("path", ["/", "/boom", "/nope", "/file"])
+def test_production_sends_hsts_when_the_scheme_is_https(path: str) -> None:
+    messages = run(call(make_app().asgi(prod=True), scope(path, scheme="https")))
+    assert security_headers(messages) == sorted([*PROD_HEADERS, HSTS])
+
+
+def test_production_hsts_needs_a_trusted_proxy_for_x_forwarded_proto() -> None:
+    headers = [(b"host", b"testserver"), (b"x-forwarded-proto", b"https")]
+    trusted = make_app(trusted_proxies=["192.0.2.0/24"]).asgi(prod=True)
+    messages = run(call(trusted, scope("/", headers=headers)))
+    assert security_headers(messages) == sorted([*PROD_HEADERS, HSTS])
+    assert b'"secure":true' in body_of(messages)  # the same verdict as request.is_secure
+    untrusted = make_app(trusted_proxies=["198.51.100.1"]).asgi(prod=True)
+    messages = run(call(untrusted, scope("/", headers=headers)))
+    assert security_headers(messages) == sorted(PROD_HEADERS)
+    assert b'"secure":false' in body_of(messages)
+
+
+def test_production_keeps_the_handler_x_frame_options() -> None:
+    messages = run(call(make_app().asgi(prod=True), scope("/framed", scheme="https")))
+    frame = [value for name, value in messages[0]["headers"] if name == b"x-frame-options"]
+    assert frame == [b"SAMEORIGIN"]
+    assert HSTS in messages[0]["headers"]
+
+
+def test_debug_mode_adds_no_security_headers() -> None:
+    messages = run(call(make_app().asgi(), scope("/", scheme="https")))
+    assert security_headers(messages) == []
 
 
 def test_unknown_websocket_path_is_closed_before_accepting() -> None:

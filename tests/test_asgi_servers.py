@@ -257,6 +257,45 @@ def test_production_mode_hides_the_traceback(kind: str) -> None:
         running.stop()
 
 
+SECURITY_NAMES = {
+    "strict-transport-security",
+    "x-frame-options",
+    "x-content-type-options",
+    "referrer-policy",
+    "content-security-policy",
+}
+
+
+def security_headers(response: httpx.Response) -> list[tuple[str, str]]:
+    return sorted((n, v) for n, v in response.headers.multi_items() if n in SECURITY_NAMES)
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "hypercorn"])
+def test_production_security_headers_are_the_native_servers(kind: str) -> None:
+    """One policy: HSTS only on secure requests (a trusted proxy's
+    X-Forwarded-Proto here), the same headers as the native server's."""
+    native = serve("native", {"PROD": "1"})
+    try:
+        adapted = serve(kind, {"HYPERDJANGO_PROD": "1"})
+        try:
+            with native.client() as expected, adapted.client() as actual:
+                for path in ["/", "/users/abc", "/boom", "/framed", "/stream", "/blob"]:
+                    for proto in [None, "https"]:
+                        headers = {"X-Forwarded-Proto": proto} if proto else {}
+                        want = security_headers(expected.get(path, headers=headers))
+                        got = security_headers(actual.get(path, headers=headers))
+                        assert got == want, (path, proto)
+                        names = [name for name, _ in got]
+                        assert ("strict-transport-security" in names) == (proto == "https")
+                        assert names.count("x-frame-options") == 1
+                framed = actual.get("/framed", headers={"X-Forwarded-Proto": "https"})
+                assert framed.headers["x-frame-options"] == "SAMEORIGIN"
+        finally:
+            adapted.stop()
+    finally:
+        native.stop()
+
+
 @pytest.mark.parametrize("kind", ["uvicorn", "hypercorn", "granian"])
 def test_lifespan_runs_startup_and_shutdown_hooks(kind: str, tmp_path: Path) -> None:
     marker = tmp_path / "marker"

@@ -45,13 +45,6 @@ Send = Callable[[Message], Awaitable[None]]
 logger = logging.getLogger("hyperdjango")
 
 FILE_CHUNK = 256 * 1024
-# What prod=True adds to every response unless the handler set it (as natively).
-SECURITY_HEADERS = (
-    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
-    (b"x-frame-options", b"DENY"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"strict-origin-when-cross-origin"),
-)
 JSON = [(b"content-type", b"application/json")]
 
 
@@ -93,6 +86,8 @@ class ASGIAdapter:
             self.requests_total += 1
             self.in_flight += 1
             try:
+                if self.prod:
+                    send = self.with_security_headers(scope, send)
                 await self.http(scope, receive, send)
             finally:
                 self.in_flight -= 1
@@ -106,6 +101,26 @@ class ASGIAdapter:
                 f"hyperdjango cannot serve ASGI scope type {kind!r} "
                 "(it understands 'http', 'websocket' and 'lifespan')"
             )
+
+    def with_security_headers(self, scope: Scope, send: Send) -> Send:
+        """Production mode: every answer gets the native server's security
+        headers (one Rust policy, ``SecurityMiddleware()``'s defaults); HSTS only
+        when the request is secure (TLS per the scope's scheme, or a trusted
+        proxy's ``X-Forwarded-Proto: https``), never over plain HTTP."""
+        client = scope.get("client")
+        secure = self.bridge.is_secure(
+            scope.get("scheme") == "https",
+            (str(client[0]), int(client[1])) if client else None,
+            [(bytes(name), bytes(value)) for name, value in scope.get("headers", ())],
+        )
+        add = self.bridge.add_production_headers
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                add(message["headers"], secure)
+            await send(message)
+
+        return send_secured
 
     # -- lifespan ---------------------------------------------------------------
 
@@ -378,8 +393,6 @@ class ASGIAdapter:
         fd, length = body
         try:
             headers.append((b"content-length", str(length).encode()))
-            if self.prod:
-                _add_security_headers(headers)
             await send({"type": "http.response.start", "status": status, "headers": headers})
             if method == "HEAD" or length == 0:
                 return await send({"type": "http.response.body", "body": b""})
@@ -404,8 +417,6 @@ class ASGIAdapter:
     async def send_whole(
         self, send: Send, method: str, status: int, headers: list[Any], body: bytes
     ) -> None:
-        if self.prod:
-            _add_security_headers(headers)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
@@ -419,8 +430,6 @@ class ASGIAdapter:
         source: Any,
     ) -> None:
         """Send chunks as the generator yields them; stop it if the client leaves."""
-        if self.prod:
-            _add_security_headers(headers)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         if method == "HEAD":
             await send({"type": "http.response.body", "body": b""})
@@ -513,11 +522,6 @@ def _as_response(answer: tuple[int, str | None, list[tuple[bytes, bytes]]]) -> R
     if detail is None:
         return Response(b"", status, headers)
     return Response.json({"detail": detail}, status, headers)
-
-
-def _add_security_headers(headers: list[Any]) -> None:
-    present = {name.lower() for name, _ in headers}
-    headers.extend(pair for pair in SECURITY_HEADERS if pair[0] not in present)
 
 
 def _quote_query(query: bytes) -> str:

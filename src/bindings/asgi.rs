@@ -23,6 +23,7 @@ use super::request::{Endpoint, Request};
 use super::response::{convert_result, status_and_headers};
 use crate::http::head::{HeadLimits, RequestHead};
 use crate::http::proxy::TrustedProxies;
+use crate::middleware::security::SecurityPolicy;
 use crate::server::files::{file_response, static_file_path, FileOptions};
 use crate::server::{NativeResponse, PendingRequest, RequestBody, ResponseBody};
 
@@ -165,6 +166,68 @@ impl AsgiBridge {
             },
         };
         Ok(request.with_endpoint(endpoint))
+    }
+
+    /// Whether an ASGI request is secure, as the native server and
+    /// `request.is_secure` judge it: the ASGI server's own TLS (`tls`, from the
+    /// scope's scheme), or `X-Forwarded-Proto: https` from a trusted proxy.
+    fn is_secure(
+        &self,
+        tls: bool,
+        client: Option<(String, u16)>,
+        headers: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        if tls {
+            return Ok(true);
+        }
+        let Some(ip) = client.and_then(|(host, _)| host.parse::<IpAddr>().ok()) else {
+            return Ok(false);
+        };
+        let mut forwarded = Vec::new();
+        for pair in headers.try_iter()? {
+            let pair = pair?;
+            let pair = pair.cast::<PyTuple>()?;
+            let name = pair.get_item(0)?;
+            if name
+                .cast::<PyBytes>()?
+                .as_bytes()
+                .eq_ignore_ascii_case(b"x-forwarded-proto")
+            {
+                let value = pair.get_item(1)?;
+                if let Ok(text) = std::str::from_utf8(value.cast::<PyBytes>()?.as_bytes()) {
+                    forwarded.push(text.to_owned());
+                }
+            }
+        }
+        Ok(self
+            .trusted_proxies
+            .is_secure(ip, forwarded.iter().map(String::as_str)))
+    }
+
+    /// Production mode: appends to `headers` (an ASGI `[(name, value)]` list,
+    /// names lower-case) what the native server's production policy adds and
+    /// the answer lacks: `SecurityMiddleware()`'s defaults, HSTS only when `secure`.
+    fn add_production_headers(&self, headers: &Bound<'_, PyList>, secure: bool) -> PyResult<()> {
+        let py = headers.py();
+        let mut present = Vec::with_capacity(headers.len());
+        for pair in headers.iter() {
+            let pair = pair.cast::<PyTuple>()?;
+            present.push(
+                pair.get_item(0)?
+                    .cast::<PyBytes>()?
+                    .as_bytes()
+                    .to_ascii_lowercase(),
+            );
+        }
+        for (name, value) in SecurityPolicy::production().headers_for(secure) {
+            if !present.iter().any(|seen| seen == name.as_str().as_bytes()) {
+                headers.append((
+                    PyBytes::new(py, name.as_str().as_bytes()),
+                    PyBytes::new(py, value.as_bytes()),
+                ))?;
+            }
+        }
+        Ok(())
     }
 
     /// A handler's result as `(status, [(name, value)], body)`: `body` is

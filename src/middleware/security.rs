@@ -16,7 +16,7 @@ pub const MIN_HSTS_MAX_AGE: u64 = 180 * 24 * 3600;
 
 #[derive(Clone, Debug)]
 pub struct SecurityPolicy {
-    hsts: Option<HeaderValue>,
+    hsts: Option<(HeaderName, HeaderValue)>,
     /// Added to every answer when absent.
     headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -66,7 +66,7 @@ impl SecurityPolicy {
             if options.hsts_preload {
                 value.push_str("; preload");
             }
-            Some(header_value("hsts", &value)?)
+            Some((STRICT_TRANSPORT_SECURITY, header_value("hsts", &value)?))
         } else {
             None
         };
@@ -102,16 +102,18 @@ impl SecurityPolicy {
 
     /// Adds the headers the answer lacks; HSTS only when `secure`.
     pub fn apply(&self, headers: &mut HeaderMap, secure: bool) {
-        if secure {
-            if let Some(hsts) = &self.hsts {
-                headers
-                    .entry(STRICT_TRANSPORT_SECURITY)
-                    .or_insert_with(|| hsts.clone());
-            }
-        }
-        for (name, value) in &self.headers {
+        for (name, value) in self.headers_for(secure) {
             headers.entry(name).or_insert_with(|| value.clone());
         }
+    }
+
+    /// The headers this policy adds (each only when absent): HSTS only when
+    /// `secure`. The ASGI adapter applies them through this too.
+    pub fn headers_for(&self, secure: bool) -> impl Iterator<Item = &(HeaderName, HeaderValue)> {
+        self.hsts
+            .iter()
+            .filter(move |_| secure)
+            .chain(self.headers.iter())
     }
 }
 

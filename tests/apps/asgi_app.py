@@ -217,6 +217,12 @@ def slow_sync(request):
     return {"slow": True}
 
 
+@app.get("/framed")
+async def framed(request):
+    # A handler's own X-Frame-Options: production mode keeps it (never a second one).
+    return Response.text("framed", headers={"X-Frame-Options": "SAMEORIGIN"})
+
+
 @app.get("/boom")
 async def boom(request):
     raise ValueError("kaboom")
