@@ -14,6 +14,7 @@ import contextvars
 import functools
 import inspect
 import logging
+import os
 import sys
 import threading
 import types
@@ -27,6 +28,7 @@ from .exceptions import HTTPException
 from .lifecycle import DaemonThreadPool, ListenError, PidFile, drain, run_hooks
 from .limits import ServerLimits
 from .response import Response
+from .workers import current_worker
 
 if TYPE_CHECKING:
     from .app import HyperApp
@@ -187,6 +189,8 @@ def serve(
     instead of binding ``host:port`` (``hyper run --reload``).
     """
     limits = limits or ServerLimits()
+    # One of the workers of `--workers N`: serve the supervisor's socket.
+    worker = current_worker() if in_memory is None else None
     if in_memory is None:
         _allow_descriptors(limits.max_connections)
     if in_memory is None and not logging.getLogger().handlers:
@@ -229,7 +233,8 @@ def serve(
         limits=limits.native(),
         shutdown_timeout=shutdown_timeout,
         pid_file=None if pid.path is None else str(pid.path),
-        listen_fd=listen_fd,
+        listen_fd=listen_fd if worker is None else worker.listen_fd,
+        supervised=worker is not None,
         websockets=hub,
     )
     dispatcher.server = server
@@ -261,7 +266,14 @@ def serve(
             loop.add_reader(hub.fileno(), bridge.on_ready)
             app._websocket_hub = hub
         reload_handle = _reload_serving.serving(app, server, loop, prod)
-        if in_memory is None:
+        if worker is not None:
+            worker.notify_ready()
+            print(
+                f"hyperdjango: worker {worker.number} (pid {os.getpid()}) ready on "
+                f"{_display_address(bound_host, bound_port)}",
+                flush=True,
+            )
+        elif in_memory is None:
             mode = "production" if prod else "debug"
             print(
                 f"hyperdjango: serving {app.name!r} on {_display_address(bound_host, bound_port)} "

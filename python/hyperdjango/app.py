@@ -217,6 +217,7 @@ class HyperApp:
         shutdown_timeout: float = 30.0,
         pid_file: str | os.PathLike[str] | None = None,
         listen_fd: int | None = None,
+        workers: int = 1,
     ) -> None:
         """Serve until SIGINT/SIGTERM or ``_server_shutdown()``, then return.
 
@@ -239,13 +240,21 @@ class HyperApp:
         ``hyperdjango.lifecycle.ListenError`` (an ``OSError``) when the address
         cannot be bound. ``listen_fd`` serves an inherited listening socket
         instead of binding (``hyper run --reload`` passes one to its workers).
+
+        ``workers=N`` (N >= 2) makes this process a supervisor that serves
+        nothing itself and runs N worker processes on the same port, each a
+        fresh run of this process's command line; SIGHUP reloads them with
+        zero downtime, SIGTTIN/SIGTTOU add/remove one (docs/workers.md).
         """
         if not isinstance(host, str) or not host:
             raise ValueError(f"host must be a non-empty str, not {host!r}")
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ValueError(f"workers must be a positive int, not {workers!r}")
         from ._serving import serve
         from .limits import ServerLimits
+        from .workers import current_worker
 
         limits = ServerLimits.from_options(
             {
@@ -260,14 +269,30 @@ class HyperApp:
         )
         from .lifecycle import check_shutdown_timeout
 
+        shutdown_timeout = check_shutdown_timeout(shutdown_timeout)
+        if workers > 1 and current_worker() is None:
+            from .workers.supervisor import supervise
+
+            code = supervise(
+                name=self.name,
+                host=host,
+                port=port,
+                prod=bool(prod),
+                workers=workers,
+                shutdown_timeout=shutdown_timeout,
+                pid_file=pid_file,
+            )
+            if code:
+                raise SystemExit(code)
+            return
         serve(
             self,
             host=host,
             port=port,
             prod=bool(prod),
             limits=limits,
-            shutdown_timeout=check_shutdown_timeout(shutdown_timeout),
-            pid_file=None if pid_file is None else os.fspath(pid_file),
+            shutdown_timeout=shutdown_timeout,
+            pid_file=None if pid_file is None or current_worker() is not None else os.fspath(pid_file),
             listen_fd=listen_fd,
         )
 

@@ -78,7 +78,9 @@ def drain(loop: asyncio.AbstractEventLoop, server: Any, dispatcher: Any) -> None
     closed; suspended handlers (``dispatcher.tasks``) and stream pumps run on
     ``loop``; plain ``def`` handlers (``dispatcher.sync_requests``) on their pool.
     """
-    while server.open_requests() and not server.deadline_passed():
+    # Open connections too: one accepted just before the stop may not have
+    # sent its request yet (a worker retiring in a `--workers` reload).
+    while (server.open_requests() or server.connections()) and not server.deadline_passed():
         server.drain()
         loop.run_until_complete(asyncio.sleep(POLL_INTERVAL))
     server.drain()

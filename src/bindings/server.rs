@@ -352,6 +352,17 @@ impl PyServer {
         Ok(())
     }
 
+    /// Open connections: after `begin_shutdown`, those still owed an answer
+    /// (idle keep-alive ones close at once), which the drain waits for.
+    fn connections(&self) -> usize {
+        self.server.lock().as_ref().map_or(0, |server| {
+            server
+                .stats()
+                .connections
+                .load(std::sync::atomic::Ordering::SeqCst)
+        })
+    }
+
     /// A sync handler is starting on a pool thread: it no longer waits.
     fn started(&self, request: &Bound<'_, Request>) {
         self.handoff.started(request.get().queued_at());
