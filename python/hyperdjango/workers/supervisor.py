@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..lifecycle import ListenError, PidFile
 from . import worker as worker_env
@@ -149,12 +150,12 @@ class Supervisor:
         """The workers alive now (serving, starting or draining)."""
         return [worker.pid for worker in self.workers]
 
-    def _install_signals(self) -> dict[int, object]:
+    def _install_signals(self) -> dict[int, Any]:
         self.wakeup_write.setblocking(False)
         self.wakeup_read.setblocking(False)
         signal.set_wakeup_fd(self.wakeup_write.fileno(), warn_on_full_buffer=False)
         self.selector.register(self.wakeup_read, selectors.EVENT_READ)
-        previous: dict[int, object] = {}
+        previous: dict[int, Any] = {}
         for number in HANDLED_SIGNALS:
             previous[number] = signal.signal(number, self._on_signal)
         return previous
