@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RawReader, RunningServer, start_server
+from conftest import APPS, RawReader, RunningServer, start_server
 from hyperdjango import HyperApp
 
 
@@ -182,3 +182,48 @@ def test_one_worker_changes_nothing() -> None:
             pass
     finally:
         assert running.stop() == 0
+
+
+def test_hyper_start_status_stop_with_workers(tmp_path: Path) -> None:
+    """`hyper start --workers 2`: the PID file names the supervisor, `hyper status`
+    lists its two workers, `hyper stop` drains them all and the port closes."""
+    from test_cli import free_port, hyper
+
+    (tmp_path / "app.py").write_text((APPS / "workers.py").read_text())
+    port = free_port()
+    started = hyper(
+        "start",
+        "--app",
+        "app:app",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--keep-alive-timeout",
+        "2",
+        cwd=tmp_path,
+    )
+    try:
+        assert started.returncode == 0, started.stderr
+        supervisor = int((tmp_path / f".hyper.{port}.pid").read_text())
+        workers = children(supervisor)
+        assert len(workers) == 2
+        status = hyper("status", "--port", str(port), cwd=tmp_path)
+        assert status.returncode == 0
+        assert (
+            f"2 workers (supervisor PID {supervisor}): {workers[0]} {workers[1]}" in status.stdout
+        )
+        stopped = hyper("stop", "--port", str(port), cwd=tmp_path)
+        assert stopped.returncode == 0, stopped.stderr
+        assert not (tmp_path / f".hyper.{port}.pid").exists()
+    finally:
+        for pid_file in tmp_path.glob(".hyper.*.pid"):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_bad_cli_values_are_one_line_errors(tmp_path: Path) -> None:
+    from test_cli import assert_one_line_error, hyper
+
+    for flag, value in [("--workers", "0"), ("--max-queue", "x"), ("--header-read-timeout", "0")]:
+        result = hyper("run", "--app", "app:app", flag, value, cwd=tmp_path)
+        assert_one_line_error(result, flag)

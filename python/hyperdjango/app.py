@@ -292,7 +292,9 @@ class HyperApp:
             prod=bool(prod),
             limits=limits,
             shutdown_timeout=shutdown_timeout,
-            pid_file=None if pid_file is None or current_worker() is not None else os.fspath(pid_file),
+            pid_file=None
+            if pid_file is None or current_worker() is not None
+            else os.fspath(pid_file),
             listen_fd=listen_fd,
         )
 

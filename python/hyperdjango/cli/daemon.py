@@ -368,4 +368,17 @@ def status_command(arguments: argparse.Namespace) -> int:
     uptime = process_uptime(pid)
     shown = format_duration(uptime) if uptime is not None else "unknown"
     print(f"hyper: running on port {daemon.port} (PID {pid}, uptime {shown})", flush=True)
+    workers = worker_pids(pid)
+    if workers:
+        listed = " ".join(str(worker) for worker in workers)
+        print(f"hyper: {len(workers)} workers (supervisor PID {pid}): {listed}", flush=True)
     return 0
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The worker processes of a ``--workers N`` supervisor: its children."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return sorted(int(child) for child in children if child.isdigit())

@@ -141,6 +141,70 @@ SERVER_OPTIONS: list[ServerOption] = [
 ]
 
 
+def positive_int(text: str) -> int:
+    """A whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r} (expected 1 or more)")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    value = seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r} (must be > 0)")
+    return value
+
+
+def _limit_options() -> list[ServerOption]:
+    """--workers and one flag per ``hyperdjango.limits.ServerLimits`` field (same defaults)."""
+    from ..limits import ServerLimits
+
+    helps = {
+        "header_read_timeout": "seconds a whole request head may take (then 408)",
+        "keep_alive_timeout": "seconds an idle keep-alive connection is kept",
+        "body_read_timeout": "seconds a request body may stall between reads (then 408)",
+        "send_timeout": "seconds a client may take nothing of an answer",
+        "max_connections": "open connections per worker (beyond: wait in the backlog)",
+        "max_queue": "requests waiting for Python before new ones get 503",
+        "max_queue_wait": "seconds of waiting for Python before new requests get 503",
+    }
+    defaults = ServerLimits()
+    options = [
+        ServerOption(
+            "--workers",
+            "workers",
+            "worker processes on the port (2+: a supervisor runs them; SIGHUP reloads)",
+            positive_int,
+            1,
+            run_keyword="workers",
+            metavar="N",
+        )
+    ]
+    for name in ServerLimits.names():
+        default = getattr(defaults, name)
+        counted = isinstance(default, int)
+        options.append(
+            ServerOption(
+                "--" + name.replace("_", "-"),
+                name,
+                helps[name],
+                positive_int if counted else positive_seconds,
+                default,
+                run_keyword=name,
+                metavar="N" if counted else "SECONDS",
+            )
+        )
+    return options
+
+
+SERVER_OPTIONS += _limit_options()
+
+
 def add_server_options(
     parser: argparse.ArgumentParser, port_type: Callable[[str], int] = port_number
 ) -> None:
