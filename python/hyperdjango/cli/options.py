@@ -93,6 +93,9 @@ class ServerOption:
     run_keyword: str | None = None  # the HyperApp.run keyword it sets
     metavar: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Written out at its default too when forwarding explicitly (the unit file's
+    # ExecStart); tuning flags stay implicit there unless set.
+    spell_default: bool = True
 
     def add_to(self, parser: argparse.ArgumentParser, port_type: Callable[[str], int]) -> None:
         if self.switch:
@@ -113,7 +116,7 @@ class ServerOption:
         value = getattr(arguments, self.dest)
         if self.switch:
             return [self.flag] if value else []
-        if value is None or (value == self.default and not explicit):
+        if value is None or (value == self.default and not (explicit and self.spell_default)):
             return []
         text = repr(value) if isinstance(value, float) else str(value)
         return [self.flag, text]
@@ -183,6 +186,7 @@ def _limit_options() -> list[ServerOption]:
             1,
             run_keyword="workers",
             metavar="N",
+            spell_default=False,
         )
     ]
     for name in ServerLimits.names():
@@ -197,6 +201,7 @@ def _limit_options() -> list[ServerOption]:
                 default,
                 run_keyword=name,
                 metavar="N" if counted else "SECONDS",
+                spell_default=False,
             )
         )
     return options
