@@ -43,6 +43,7 @@ bench: build
 	$(PY) -m pip install -q pytest-benchmark
 	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run.sh
 	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_files.sh
+	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_workers.sh
 	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_middleware.sh
 	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_django.sh
 	PATH=$(abspath $(VENV))/bin:$$PATH PYTHON=$(abspath $(PY)) bash bench/run_websocket.sh

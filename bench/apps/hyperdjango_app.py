@@ -1,5 +1,6 @@
 """The spec's Quick Start GET / on hyperdjango, with a call counter for the honesty check."""
 
+import os
 import sys
 
 from hyperdjango import HyperApp
@@ -21,4 +22,9 @@ async def count(request):
 
 
 if __name__ == "__main__":
-    app.run(host="127.0.0.1", port=int(sys.argv[1]) if len(sys.argv) > 1 else 8000, prod=True)
+    app.run(
+        host="127.0.0.1",
+        port=int(sys.argv[1]) if len(sys.argv) > 1 else 8000,
+        prod=True,
+        workers=int(os.environ.get("WORKERS", "1")),  # bench/run_workers.sh
+    )
