@@ -136,21 +136,17 @@ class HyperApp:
         path may also have an HTTP handler. See docs/websockets.md.
         """
 
-        def register(handler: H) -> H:
-            self.router.websocket(
-                path,
-                handler,
-                name=name,
-                subprotocols=subprotocols,
-                origins=origins,
-                max_message_size=max_message_size,
-                ping_interval=ping_interval,
-                ping_timeout=ping_timeout,
-                compression=compression,
-            )
-            return handler
-
-        return register
+        # Without a handler, Router.websocket is itself the decorator.
+        return self.router.websocket(
+            path,
+            name=name,
+            subprotocols=subprotocols,
+            origins=origins,
+            max_message_size=max_message_size,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            compression=compression,
+        )
 
     def publish(self, topic: str, message: str | bytes) -> int:
         """Send ``message`` to every WebSocket subscribed to ``topic`` (``ws.subscribe``).

@@ -12,7 +12,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from . import _hyperdjango_native as _native
@@ -254,29 +254,9 @@ class Router:
                 "included routes; use str, int, slug or uuid in a prefix"
             )
         for route in router.routes:
-            name = route.name
-            if name is not None and namespace is not None:
-                name = f"{namespace}:{name}"
-            pattern = base + route.pattern
-            try:
-                params = tuple(_native.RouteTable.parse_pattern(pattern))
-            except ValueError as error:
-                raise ValueError(
-                    f"include({prefix!r}) of route {route.pattern!r}: {error}"
-                ) from None
-            self._add(replace(route, pattern=pattern, name=name, params=params))
+            self._add(_prefixed(route, base, prefix, namespace))
         for ws_route in router.websocket_routes:
-            name = ws_route.name
-            if name is not None and namespace is not None:
-                name = f"{namespace}:{name}"
-            pattern = base + ws_route.pattern
-            try:
-                params = tuple(_native.RouteTable.parse_pattern(pattern))
-            except ValueError as error:
-                raise ValueError(
-                    f"include({prefix!r}) of route {ws_route.pattern!r}: {error}"
-                ) from None
-            self._add_websocket(replace(ws_route, pattern=pattern, name=name, params=params))
+            self._add_websocket(_prefixed(ws_route, base, prefix, namespace))
 
     def reverse(self, name: str, /, **params: Any) -> str:
         """The path of the route called ``name`` (``"namespace:name"``), filled with ``params``.
@@ -394,3 +374,20 @@ def _render(value: Any, converter: str) -> str | None:
     if converter == "uuid" and type(value).__name__ == "UUID":
         return str(value)
     return None
+
+
+R = TypeVar("R", Route, WebSocketRoute)
+
+
+def _prefixed(route: R, base: str, prefix: str, namespace: str | None) -> R:
+    """``route`` as ``include(prefix, ..., namespace=...)`` mounts it: the combined
+    pattern, its parameters derived from that pattern, and the namespaced name."""
+    name = route.name
+    if name is not None and namespace is not None:
+        name = f"{namespace}:{name}"
+    pattern = base + route.pattern
+    try:
+        params = tuple(_native.RouteTable.parse_pattern(pattern))
+    except ValueError as error:
+        raise ValueError(f"include({prefix!r}) of route {route.pattern!r}: {error}") from None
+    return replace(route, pattern=pattern, name=name, params=params)
