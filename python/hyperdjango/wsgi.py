@@ -15,10 +15,8 @@ real file is sent from disk by the I/O threads (``FileResponse``).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -27,14 +25,17 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import _hyperdjango_native as _native
+from .lifecycle import DEFAULT_SHUTDOWN_TIMEOUT, ListenError, PidFile, check_shutdown_timeout
+from .limits import ServerLimits
+from .workers import current_worker
 
 __all__ = ["FileWrapper", "serve_wsgi", "load_wsgi_application"]
 
 logger = logging.getLogger("hyperdjango.wsgi")
 
 WSGIApplication = Callable[..., Iterable[bytes]]
-DRAIN_TIMEOUT = 30.0
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024 * 1024  # spooled to disk, so generous like gunicorn
+SHED_BODY = b"Service Unavailable"
 
 
 class FileWrapper:
@@ -106,6 +107,20 @@ class WSGIRunner:
         self.application = application
         self.server = server
         self.prod = prod
+        # Exchanges whose view is running: answered 503 if still running at the drain deadline.
+        self.running: set[Any] = set()
+
+    def cut_at_deadline(self) -> None:
+        """Answer 503 for every view still running (its thread is a daemon: abandoned)."""
+        cut = 0
+        for exchange in list(self.running):
+            try:
+                exchange.respond(503, [("content-type", "text/plain; charset=utf-8")], SHED_BODY)
+                cut += 1
+            except RuntimeError:
+                pass  # answered meanwhile (or streaming: the native side ended its body)
+        if cut:
+            logger.warning("drain deadline passed; cut %d unfinished view(s) with 503", cut)
 
     def serve_forever(self, stop: threading.Event) -> None:
         server = self.server
@@ -117,6 +132,8 @@ class WSGIRunner:
     def handle(self, environ: dict[str, Any], exchange: Any) -> None:
         start = _StartResponse()
         result: Any = None
+        running = self.running
+        running.add(exchange)
         try:
             result = self.application(environ, start)
             if type(result) is list and start.status is not None and not start.written:
@@ -129,6 +146,7 @@ class WSGIRunner:
         except Exception as error:  # noqa: BLE001 - the application failed: 500
             self.fail(environ, exchange, start, error)
         finally:
+            running.discard(exchange)
             close = None if type(result) is list else getattr(result, "close", None)
             if close is not None:
                 try:
@@ -244,28 +262,70 @@ def serve_wsgi(
     script_name: str = "",
     name: str = "wsgi",
     on_ready: Callable[[str, int], None] | None = None,
-    drain_timeout: float = DRAIN_TIMEOUT,
-    pid_file: str | None = None,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    pid_file: str | os.PathLike[str] | None = None,
+    limits: ServerLimits | None = None,
+    workers: int = 1,
 ) -> None:
-    """Serve ``application`` until SIGTERM/SIGINT; in-flight requests drain first
-    (up to ``drain_timeout`` seconds)."""
+    """Serve ``application`` until SIGTERM/SIGINT, with ``HyperApp.run``'s lifecycle.
+
+    Shutdown (docs/lifecycle.md): SIGTERM or Ctrl+C stop accepting at once
+    (caught natively, even while every view thread is busy), requests in
+    flight get up to ``shutdown_timeout`` seconds, then those still running
+    are answered 503 and the function returns; a second Ctrl+C exits at once
+    with status 130. ``limits`` holds the deadlines and load limits
+    (``hyperdjango.limits.ServerLimits``). ``workers=N`` (N >= 2) makes this
+    process a supervisor over N worker processes on the port, each a fresh
+    run of this process's command line (docs/workers.md); it raises
+    ``SystemExit(1)`` if a worker fails to start.
+    """
     from .app import _check_proxies
 
     if not callable(application):
         raise TypeError(f"WSGI application must be callable, not {type(application).__name__}")
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise ValueError(f"threads must be a positive int, not {threads!r}")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers must be a positive int, not {workers!r}")
+    shutdown_timeout = check_shutdown_timeout(shutdown_timeout)
+    worker = current_worker()
+    if workers > 1 and worker is None:
+        from .workers.supervisor import supervise
+
+        code = supervise(
+            name=name,
+            host=host,
+            port=port,
+            prod=bool(prod),
+            workers=workers,
+            shutdown_timeout=shutdown_timeout,
+            pid_file=pid_file,
+            on_ready=on_ready,
+        )
+        if code:
+            raise SystemExit(code)
+        return
     server = _native.WsgiServer(
-        base_environ(threads),
+        base_environ(threads, workers),
         host=host,
         port=port,
         prod=prod,
         max_body_size=max_body_size,
         trusted_proxies=_check_proxies(trusted_proxies),
         script_name=script_name,
+        limits=(limits or ServerLimits()).native(),
+        listen_fd=None if worker is None else worker.listen_fd,
+        supervised=worker is not None,
+        shutdown_timeout=shutdown_timeout,
+        pid_file=None if pid_file is None or worker is not None else os.fspath(pid_file),
     )
     runner = WSGIRunner(application, server, prod)
-    bound_host, bound_port = server.start()
+    main_thread = threading.current_thread() is threading.main_thread()
+    try:
+        # SIGTERM/SIGINT are caught natively from here on, as for HyperApp.run.
+        bound_host, bound_port = server.start(handle_signals=main_thread)
+    except OSError as error:
+        raise ListenError(error.errno, error.strerror or str(error)) from None
     stop = threading.Event()
     pool = [
         threading.Thread(
@@ -275,44 +335,45 @@ def serve_wsgi(
     ]
     for thread in pool:
         thread.start()
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for number in (signal.SIGINT, signal.SIGTERM):
-            previous[number] = signal.signal(number, lambda *_: server.request_shutdown())
     display = (
         f"http://[{bound_host}]:{bound_port}"
         if ":" in bound_host
         else f"http://{bound_host}:{bound_port}"
     )
-    mode = "production" if prod else "debug"
-    print(
-        f"hyperdjango: serving {name!r} on {display} ({mode} mode, WSGI, {threads} threads; "
-        "Ctrl+C to stop)",
-        flush=True,
-    )
-    if on_ready is not None:
-        on_ready(bound_host, bound_port)
-    if pid_file is not None:
-        with open(pid_file, "w") as file:
-            file.write(f"{os.getpid()}\n")
+    pid = PidFile(None if worker is not None else pid_file)
     try:
+        pid.write()
+        if worker is not None:
+            worker.notify_ready()
+            print(
+                f"hyperdjango: worker {worker.number} (pid {os.getpid()}) ready on {display}",
+                flush=True,
+            )
+        else:
+            mode = "production" if prod else "debug"
+            print(
+                f"hyperdjango: serving {name!r} on {display} ({mode} mode, WSGI, {threads} "
+                "threads; Ctrl+C to stop)",
+                flush=True,
+            )
+            if on_ready is not None:
+                on_ready(bound_host, bound_port)
         while not server.shutdown_requested:
             time.sleep(0.1)
         server.begin_shutdown()
-        deadline = time.monotonic() + drain_timeout
-        while server.in_flight() and time.monotonic() < deadline:
+        # In flight, streams, and connections accepted just before the stop.
+        while server.open_work() and not server.deadline_passed():
             time.sleep(0.02)
+        runner.cut_at_deadline()
     finally:
         stop.set()
+        joined_by = time.monotonic() + 1.0  # a view cut at the deadline is abandoned
         for thread in pool:
-            thread.join(1.0)
+            thread.join(max(0.0, joined_by - time.monotonic()))
         server.finish_shutdown(0.5)
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        if pid_file is not None:
-            with contextlib.suppress(OSError):
-                os.remove(pid_file)
-        print("hyperdjango: stopped", file=sys.stderr, flush=True)
+        pid.remove()
+        if worker is None:
+            print("hyperdjango: stopped", file=sys.stderr, flush=True)
 
 
 def load_wsgi_application(reference: str) -> WSGIApplication:

@@ -669,7 +669,7 @@ pub(super) fn path_kwargs<'py>(
 }
 
 /// Reads the deadline and load keywords `HyperApp.run` passed (already checked there).
-fn apply_limits(config: &mut ServerConfig, limits: &Bound<'_, PyDict>) -> PyResult<()> {
+pub(super) fn apply_limits(config: &mut ServerConfig, limits: &Bound<'_, PyDict>) -> PyResult<()> {
     let seconds = |name: &str| -> PyResult<Option<Duration>> {
         match limits.get_item(name)? {
             None => Ok(None),

@@ -23,6 +23,8 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use tokio::sync::oneshot;
 
 use super::response::validated_header;
+use super::server::apply_limits;
+use super::shutdown::{self, listen_failure};
 use super::stream::{StreamSender, STREAM_QUEUE};
 use crate::http::proxy::TrustedProxies;
 use crate::routing::RouteTable;
@@ -49,13 +51,19 @@ pub struct WsgiServer {
     server: Mutex<Option<Server>>,
     bound: Mutex<(String, u16)>,
     intake: Arc<Intake<PendingRequest>>,
+    pid_file: Option<std::path::PathBuf>,
 }
 
 #[pymethods]
 impl WsgiServer {
     /// `base_environ` is copied into every environ (`wsgi.version`, `wsgi.errors`, ...).
     #[new]
-    #[pyo3(signature = (base_environ, *, host, port, prod, max_body_size, trusted_proxies, script_name=String::new(), worker_threads=None))]
+    ///
+    /// The lifecycle options are `Server`'s (`HyperApp.run`): `limits` (the
+    /// deadlines and load limits), `listen_fd` and `supervised` (a worker of
+    /// `--workers N`), `shutdown_timeout` (the drain deadline) and `pid_file`
+    /// (removed on a forced exit).
+    #[pyo3(signature = (base_environ, *, host, port, prod, max_body_size, trusted_proxies, script_name=String::new(), worker_threads=None, limits=None, listen_fd=None, supervised=false, shutdown_timeout=30.0, pid_file=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         base_environ: Py<PyDict>,
@@ -66,7 +74,17 @@ impl WsgiServer {
         trusted_proxies: Vec<String>,
         script_name: String,
         worker_threads: Option<usize>,
+        limits: Option<&Bound<'_, PyDict>>,
+        listen_fd: Option<i32>,
+        supervised: bool,
+        shutdown_timeout: f64,
+        pid_file: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
+        let shutdown_timeout = Duration::try_from_secs_f64(shutdown_timeout).map_err(|_| {
+            PyValueError::new_err(format!(
+                "shutdown_timeout must be a non-negative number of seconds, not {shutdown_timeout}"
+            ))
+        })?;
         let trusted_proxies =
             Arc::new(TrustedProxies::parse(&trusted_proxies).map_err(PyValueError::new_err)?);
         if !script_name.is_empty() && (!script_name.starts_with('/') || script_name.ends_with('/'))
@@ -84,8 +102,16 @@ impl WsgiServer {
         if let Some(threads) = worker_threads {
             config.worker_threads = threads.max(1);
         }
-        let handoff =
-            Arc::new(Handoff::new().map_err(|error| PyOSError::new_err(error.to_string()))?);
+        if let Some(limits) = limits {
+            apply_limits(&mut config, limits)?;
+        }
+        config.shutdown_timeout = shutdown_timeout;
+        config.listen_fd = listen_fd;
+        config.supervised = supervised;
+        let handoff = Arc::new(
+            Handoff::with_limits(config.queue_limits)
+                .map_err(|error| PyOSError::new_err(error.to_string()))?,
+        );
         Ok(WsgiServer {
             config,
             handoff: Arc::clone(&handoff),
@@ -96,11 +122,15 @@ impl WsgiServer {
             base_environ,
             server: Mutex::new(None),
             bound: Mutex::new((host, port)),
+            pid_file,
         })
     }
 
-    /// Binds and starts serving; returns the bound `(host, port)`.
-    fn start(&self, py: Python<'_>) -> PyResult<(String, u16)> {
+    /// Binds and starts serving; returns the bound `(host, port)`. With
+    /// `handle_signals`, SIGTERM and SIGINT are caught natively until
+    /// `finish_shutdown`, exactly as for `HyperApp.run` (docs/lifecycle.md).
+    #[pyo3(signature = (handle_signals=false))]
+    fn start(&self, py: Python<'_>, handle_signals: bool) -> PyResult<(String, u16)> {
         let mut slot = self.server.lock();
         if slot.is_some() {
             return Err(PyRuntimeError::new_err("the server is already running"));
@@ -109,15 +139,27 @@ impl WsgiServer {
         let handoff = Arc::clone(&self.handoff);
         let completions = Arc::clone(&self.completions);
         let routes = Arc::new(RouteTable::new());
-        let server = py
+        let mut server = py
             .detach(|| Server::start(config, routes, handoff, completions))
             .map_err(|error| {
-                PyOSError::new_err(format!(
-                    "cannot listen on {}:{}: {error}",
-                    self.config.host, self.config.port
+                PyOSError::new_err((
+                    error.raw_os_error(),
+                    format!(
+                        "cannot listen on {}:{}: {}",
+                        self.config.host,
+                        self.config.port,
+                        listen_failure(&error)
+                    ),
                 ))
             })?;
         let address = server.local_addr();
+        server.lifecycle().set_pid_file(self.pid_file.clone());
+        if handle_signals {
+            server
+                .handle_signals()
+                .map_err(|error| PyRuntimeError::new_err(error.to_string()))?;
+        }
+        shutdown::set_running(server.lifecycle());
         *slot = Some(server);
         let bound = (address.ip().to_string(), address.port());
         *self.bound.lock() = bound.clone();
@@ -181,8 +223,14 @@ impl WsgiServer {
         self.handoff.shutdown_requested()
     }
 
+    /// Begins a graceful shutdown (same as SIGTERM or `_server_shutdown()`).
     fn request_shutdown(&self) {
-        self.handoff.request_shutdown();
+        match self.server.lock().as_ref() {
+            Some(server) => {
+                server.lifecycle().begin();
+            }
+            None => self.handoff.request_shutdown(),
+        }
         self.intake.wake_all();
     }
 
@@ -197,8 +245,31 @@ impl WsgiServer {
     fn finish_shutdown(&self, py: Python<'_>, timeout: f64) {
         let server = self.server.lock().take();
         if let Some(mut server) = server {
+            shutdown::clear_running(server.lifecycle());
             py.detach(|| server.finish_shutdown(Duration::from_secs_f64(timeout.max(0.0))));
         }
+    }
+
+    /// True once the drain deadline (`shutdown_timeout` after the shutdown
+    /// began) has passed: what is still in flight gets cut.
+    fn deadline_passed(&self) -> bool {
+        self.server
+            .lock()
+            .as_ref()
+            .is_some_and(|server| server.lifecycle().deadline_passed())
+    }
+
+    /// Requests between their head and the last byte of their answer, plus
+    /// connections whose first request may still be on its way, plus open
+    /// connections: the graceful drain waits for this to reach zero.
+    fn open_work(&self) -> usize {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.server.lock().as_ref().map_or(0, |server| {
+            let stats = server.stats();
+            stats.open_requests.load(SeqCst)
+                + stats.unstarted.load(SeqCst)
+                + stats.connections.load(SeqCst)
+        })
     }
 
     /// Requests not answered yet.

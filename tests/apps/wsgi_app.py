@@ -4,6 +4,7 @@ import json
 import os
 import sys
 import threading
+import time
 
 from hyperdjango.wsgi import serve_wsgi
 
@@ -69,6 +70,15 @@ def application(environ, start_response):
         return Closing([b"a", b"b", b"c"], fail_at=1)
     if path == "/raise":
         raise KeyError("no such thing")
+    if path == "/pid":
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [
+            json.dumps({"pid": os.getpid(), "multiprocess": environ["wsgi.multiprocess"]}).encode()
+        ]
+    if path == "/sleep":
+        time.sleep(float(environ.get("QUERY_STRING") or "1"))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"slept"]
     if path == "/closed":
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(closed).encode()]

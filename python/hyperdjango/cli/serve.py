@@ -7,6 +7,7 @@ from typing import Any
 
 from ..app import HyperApp
 from ..lifecycle import ListenError
+from ..limits import ServerLimits
 from .apps import load_app
 from .options import (
     CommandError,
@@ -104,6 +105,8 @@ def run_wsgi(arguments: argparse.Namespace) -> int:
         raise CommandError(
             f"cannot import {arguments.wsgi!r}: {type(error).__name__}: {error}"
         ) from None
+    keywords = run_keywords(arguments)
+    limits = ServerLimits.from_options({name: keywords[name] for name in ServerLimits.names()})
     try:
         serve_wsgi(
             application,
@@ -111,9 +114,11 @@ def run_wsgi(arguments: argparse.Namespace) -> int:
             arguments.port,
             threads=arguments.threads,
             prod=arguments.prod,
-            drain_timeout=arguments.shutdown_timeout,
+            shutdown_timeout=arguments.shutdown_timeout,
             name=arguments.wsgi,
             pid_file=arguments.pid_file,
+            limits=limits,
+            workers=arguments.workers,
         )
     except OSError as error:
         raise CommandError(str(error)) from None

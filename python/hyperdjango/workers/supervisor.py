@@ -364,11 +364,14 @@ def supervise(
     shutdown_timeout: float = 30.0,
     pid_file: str | os.PathLike[str] | None = None,
     backlog: int = 1024,
+    on_ready: Callable[[str, int], None] | None = None,
 ) -> int:
     """Bind ``host:port`` and run ``workers`` workers on it until SIGTERM/SIGINT.
 
-    What ``HyperApp.run(workers=N)`` does in the process the user started:
-    that process becomes the supervisor (its PID is the one in the PID file).
+    What ``HyperApp.run(workers=N)`` and ``serve_wsgi(workers=N)`` do in the
+    process the user started: that process becomes the supervisor (its PID is
+    the one in the PID file). ``on_ready(host, port)`` runs once every worker
+    is ready (``runziserver`` prints Django's banner there).
     """
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -391,6 +394,8 @@ def supervise(
             "Ctrl+C to stop)",
             flush=True,
         )
+        if on_ready is not None:
+            on_ready(bound_host, bound_port)
 
     try:
         return Supervisor(

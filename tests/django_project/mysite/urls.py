@@ -16,4 +16,5 @@ urlpatterns = [
     path("release/", views.release),
     path("slow/", views.slow),
     path("version/", views.version),
+    path("pid/", views.pid),
 ]

@@ -1,6 +1,7 @@
 """Views the served Django tests exercise (tests/test_django_bridge.py)."""
 
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -110,3 +111,8 @@ def slow(request):
 
 def version(request):
     return HttpResponse(version_module.VERSION)
+
+
+def pid(request):
+    """Which worker process answered (runziserver --workers N)."""
+    return JsonResponse({"pid": os.getpid()})

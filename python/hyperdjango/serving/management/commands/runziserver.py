@@ -2,8 +2,11 @@
 
 Flags follow ``runserver`` (``--ipv6``, ``--noreload``, ``--nostatic``,
 ``--insecure``, ``--skip-checks``), plus ``--threads`` (the view thread pool),
-``--prod`` (production: no reloader, no static files, no tracebacks in 500s)
-and ``--max-body-size``.
+``--prod`` (production: no reloader, no static files, no tracebacks in 500s),
+``--max-body-size``, ``--shutdown-timeout`` (the drain deadline, as
+``HyperApp.run``) and ``--workers N``: with N >= 2 this process becomes the
+supervisor of ``hyper run --workers`` (``hyperdjango.workers``) over N worker
+processes on the port, each a fresh run of this command (docs/workers.md).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from django.core.management.commands.runserver import Command as RunserverComman
 from django.db import connections
 from django.utils import autoreload
 
+from hyperdjango.lifecycle import DEFAULT_SHUTDOWN_TIMEOUT, check_shutdown_timeout
+from hyperdjango.workers import current_worker
 from hyperdjango.wsgi import DEFAULT_MAX_BODY_SIZE, serve_wsgi
 
 ERRORS = {
@@ -52,6 +57,19 @@ class Command(RunserverCommand):
             help="Largest accepted request body in bytes (413 beyond; bodies over 1 MB go to disk).",
         )
         parser.add_argument(
+            "--workers",
+            default="1",
+            metavar="N",
+            help="Worker processes on the port (default 1; 2 or more: a supervisor runs them, "
+            "SIGHUP reloads them with zero downtime; no auto-reloader then).",
+        )
+        parser.add_argument(
+            "--shutdown-timeout",
+            default=str(DEFAULT_SHUTDOWN_TIMEOUT),
+            metavar="SECONDS",
+            help="Seconds in-flight requests get to finish after SIGTERM/SIGINT (default 30).",
+        )
+        parser.add_argument(
             "--nostatic",
             action="store_false",
             dest="use_static_handler",
@@ -70,7 +88,16 @@ class Command(RunserverCommand):
             raise CommandError(f"--threads must be at least 1, not {threads}.")
         if options["max_body_size"] < 0:
             raise CommandError("--max-body-size must not be negative.")
-        if options["prod"]:
+        options["workers"] = _whole_number(options["workers"])
+        try:
+            options["shutdown_timeout"] = check_shutdown_timeout(float(options["shutdown_timeout"]))
+        except ValueError:
+            raise CommandError(
+                f"--shutdown-timeout must be a non-negative number of seconds, "
+                f"not {options['shutdown_timeout']!r}."
+            ) from None
+        if options["prod"] or options["workers"] > 1:
+            # Workers reload on SIGHUP (new code imported, zero downtime), not on file changes.
             options["use_reloader"] = False
         super().handle(*args, **options)
 
@@ -90,10 +117,12 @@ class Command(RunserverCommand):
 
     def inner_run(self, *args: Any, **options: Any) -> None:
         autoreload.raise_last_exception()
-        if not options["skip_checks"]:
-            self.stdout.write("Performing system checks...\n\n")
-            self.check(display_num_errors=True)
-        self.check_migrations()
+        # A worker of --workers N: the supervisor ran the checks once for all.
+        if current_worker() is None:
+            if not options["skip_checks"]:
+                self.stdout.write("Performing system checks...\n\n")
+                self.check(display_num_errors=True)
+            self.check_migrations()
         for connection in connections.all(initialized_only=True):
             connection.close()
         handler = self.get_handler(*args, **options)
@@ -108,6 +137,8 @@ class Command(RunserverCommand):
                 script_name=os.environ.get("SCRIPT_NAME", "").rstrip("/"),
                 name=settings.SETTINGS_MODULE or "django",
                 on_ready=self.ready,
+                shutdown_timeout=options["shutdown_timeout"],
+                workers=options["workers"],
             )
         except OSError as error:
             text = ERRORS.get(error.errno or 0, str(error))
@@ -124,3 +155,14 @@ class Command(RunserverCommand):
             "Quit the server with CONTROL-C."
         )
         sys.stdout.flush()
+
+
+def _whole_number(text: str) -> int:
+    """``--workers``: 1 or more (checked here so a mistake is one ``CommandError`` line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise CommandError(f"--workers must be a whole number of 1 or more, not {text!r}.")
+    return value
