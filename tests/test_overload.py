@@ -13,6 +13,7 @@ import socket
 import statistics
 import time
 
+import pytest
 from test_deadlines import limits_server
 
 from conftest import RawReader
@@ -83,7 +84,18 @@ def _load(
     return results
 
 
-def test_overload_is_shed_with_quick_503s_and_the_server_recovers() -> None:
+def percentiles(latencies: list[float]) -> str:
+    ordered = sorted(latencies)
+
+    def at(fraction: float) -> float:
+        return ordered[round((len(ordered) - 1) * fraction)] * 1000
+
+    return f"p50 {at(0.5):.1f} ms, p99 {at(0.99):.1f} ms, max {ordered[-1] * 1000:.1f} ms"
+
+
+def test_overload_is_shed_with_quick_503s_and_the_server_recovers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
     max_queue = 16
@@ -95,7 +107,15 @@ def test_overload_is_shed_with_quick_503s_and_the_server_recovers() -> None:
         shed = [(latency, retry) for status, latency, retry in results if status == 503]
         assert {status for status, _, _ in results} == {200, 503}
         assert all(retry == "1" for _, retry in shed)
-        # 503s are answered natively, without waiting for Python.
+        # Recorded, not a goal (bench/run_overload.sh measures that): a Python client with 500
+        # connections on a shared machine adds its own delays to every figure.
+        with capsys.disabled():
+            print(
+                f"\n  overload: {len(shed)} x 503 in {percentiles([lat for lat, _ in shed])}; "
+                f"{len(accepted)} x 200 in {percentiles(accepted)}"
+            )
+        # 503s are answered natively, without waiting for Python (a median 50 ms handler
+        # would exceed; generous so that a loaded machine cannot make it flake).
         assert statistics.median(latency for latency, _ in shed) < 0.05 * 4
         # Documented bound: an accepted request has fewer than max_queue ahead of it.
         bound = (max_queue + 1) * HANDLER_SECONDS

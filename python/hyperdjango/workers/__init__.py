@@ -7,7 +7,8 @@ command and find themselves through ``current_worker()``.
 
 from __future__ import annotations
 
-from .supervisor import Supervisor, bind_listener
+from .sockets import bind_listener
+from .supervisor import Supervisor
 from .worker import WorkerEnvironment, current_worker
 
 __all__ = ["Supervisor", "WorkerEnvironment", "bind_listener", "current_worker"]

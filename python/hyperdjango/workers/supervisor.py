@@ -35,6 +35,7 @@ from typing import Any
 
 from ..lifecycle import ListenError, PidFile
 from . import worker as worker_env
+from .sockets import REUSE_PORT_ENV, bind_listener, reuse_port_listener
 
 __all__ = ["Supervisor", "bind_listener"]
 
@@ -54,26 +55,6 @@ HANDLED_SIGNALS = (
     signal.SIGTTOU,
     signal.SIGCHLD,
 )
-
-
-def bind_listener(host: str, port: int, backlog: int = 1024) -> socket.socket:
-    """The listening socket every worker inherits (``::`` means IPv6 only, as natively)."""
-    bare = host.strip("[]")
-    family, _, _, _, address = socket.getaddrinfo(
-        bare, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        listener.bind(address)
-        listener.listen(backlog)
-    except OSError:
-        listener.close()
-        raise
-    listener.set_inheritable(True)
-    return listener
 
 
 @dataclass
@@ -102,9 +83,11 @@ class Supervisor:
         command: list[str] | None = None,
         shutdown_timeout: float = 30.0,
         on_ready: Callable[[Supervisor], None] | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.count = workers
         self.listener = listener
+        self.reuse_port = reuse_port
         self.command = command or [sys.executable, *sys.orig_argv[1:]]
         self.shutdown_timeout = shutdown_timeout
         self.on_ready = on_ready
@@ -199,10 +182,13 @@ class Supervisor:
     # -- workers -------------------------------------------------------------------
 
     def _spawn(self) -> Worker:
+        # Benchmark mode: the worker owns its SO_REUSEPORT socket (closed here once passed).
+        own = reuse_port_listener(self.listener) if self.reuse_port else None
+        listener = own or self.listener
         ready_read, ready_write = os.pipe()
         environment = {
             **os.environ,
-            worker_env.LISTEN_FD: str(self.listener.fileno()),
+            worker_env.LISTEN_FD: str(listener.fileno()),
             worker_env.READY_FD: str(ready_write),
             worker_env.NUMBER: str(self.next_number),
             worker_env.SUPERVISOR: str(os.getpid()),
@@ -213,11 +199,13 @@ class Supervisor:
             process = subprocess.Popen(
                 self.command,
                 env=environment,
-                pass_fds=(self.listener.fileno(), ready_write),
+                pass_fds=(listener.fileno(), ready_write),
                 process_group=0,
             )
         finally:
             os.close(ready_write)
+            if own is not None:
+                own.close()
         worker = Worker(process, self.next_number, self.generation, ready_fd=ready_read)
         self.next_number += 1
         self.workers.append(worker)
@@ -375,8 +363,9 @@ def supervise(
     """
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    reuse_port = os.environ.get(REUSE_PORT_ENV) == "1"
     try:
-        listener = bind_listener(host, port, backlog)
+        listener = bind_listener(host, port, backlog, reuse_port=reuse_port)
     except OSError as error:
         raise ListenError(
             error.errno, f"cannot listen on {host}:{port}: {error.strerror or error}"
@@ -399,7 +388,11 @@ def supervise(
 
     try:
         return Supervisor(
-            workers=workers, listener=listener, shutdown_timeout=shutdown_timeout, on_ready=ready
+            workers=workers,
+            listener=listener,
+            shutdown_timeout=shutdown_timeout,
+            on_ready=ready,
+            reuse_port=reuse_port,
         ).run()
     finally:
         listener.close()

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Overload (issue 13): a handler that holds the Python thread for 50 ms (capacity 20 req/s)
+# under 500 concurrent keep-alive connections that resend at once (closed loop, no pause
+# after a 503: the worst case). The native client bench/http_load.rs measures each answer's
+# latency by status: how fast the 503s come, and how long accepted requests take against the
+# documented bound (docs/overload.md: about (max_queue + 1) x 50 ms).
+# Server on core 1, client on core 0. Reported, not asserted.
+#   BENCH_DURATION=10              seconds of each measured run
+#   OVERLOAD_CONFIGS="16 default"  max_queue values ("default": 1024 and max_queue_wait 5 s)
+#   OVERLOAD_CONNECTIONS=500
+#   OVERLOAD_PAUSE_MS=0            pause of a client after a 503 (0: resend at once)
+#   WS_LOAD_PROFILE=release        cargo profile of the load client (quick builds faster)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python}
+DURATION=${BENCH_DURATION:-10}
+CONFIGS=${OVERLOAD_CONFIGS:-"16 default"}
+CONNECTIONS=${OVERLOAD_CONNECTIONS:-500}
+PAUSE=${OVERLOAD_PAUSE_MS:-0}
+PROFILE=${WS_LOAD_PROFILE:-release}
+WORK=$(mktemp -d)
+mkdir -p bench/results
+
+# shellcheck source=bench/common.sh
+source bench/common.sh
+
+cargo build --profile "$PROFILE" --quiet --no-default-features --example http_load
+LOAD=target/$PROFILE/examples/http_load
+ulimit -n 65536 2>/dev/null || true
+
+for config in $CONFIGS; do
+    port=$(free_port)
+    echo "== max_queue=$config on :$port" >&2
+    if [ "$config" = default ]; then
+        taskset -c 1 "$PYTHON" bench/apps/overload_app.py "$port" >"$WORK/server.log" 2>&1 &
+    else
+        MAX_QUEUE=$config taskset -c 1 "$PYTHON" bench/apps/overload_app.py "$port" \
+            >"$WORK/server.log" 2>&1 &
+    fi
+    SERVER_PID=$!
+    for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.1; done
+    taskset -c 0 "$LOAD" "127.0.0.1:$port" /block "$CONNECTIONS" "$DURATION" "$PAUSE" \
+        >"$WORK/$config.json"
+    cat "$WORK/$config.json" >&2
+    # Recovery: once the load stops, a plain request is answered at once.
+    sleep 1
+    curl -s -o /dev/null -w "after the load: GET /block -> %{http_code} in %{time_total}s\n" \
+        "http://127.0.0.1:$port/block" | tee "$WORK/$config.recovery" >&2
+    cleanup
+done
+
+"$PYTHON" bench/overload_report.py "$WORK" $CONFIGS | tee bench/results/overload.md
