@@ -34,7 +34,7 @@ def asgi_command(server: str, target: str, port: int) -> list[str]:
         return [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), target]
     if server == "granian":
         return [str(BIN / "granian"), "--interface", "asgi", "--host", "127.0.0.1",
-                "--port", str(port), "--workers", "1", "--no-ws", target]  # fmt: skip
+                "--port", str(port), "--workers", "1", target]  # fmt: skip
     raise ValueError(f"unknown ASGI server {server!r}")
 
 

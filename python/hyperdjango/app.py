@@ -153,7 +153,8 @@ class HyperApp:
 
         The frame is encoded once and fanned out natively; usable from HTTP
         handlers, WebSocket handlers and other tasks or threads. Returns the
-        number of connections it was queued for.
+        number of connections it was queued for. Under an ASGI server the
+        fan-out is Python's, to this process's subscribers (docs/asgi.md).
         """
         hub = self._websocket_hub
         if hub is None:

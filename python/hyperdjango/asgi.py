@@ -5,7 +5,8 @@ on ``raw_path`` through the same native route table (typed parameters,
 404/405 + ``Allow``, trailing-slash redirects), the same native ``Request``
 (the scope is parsed by the native head parser), the same conversion of
 handler results, ``max_body_size`` (413), ``def`` handlers on a thread pool,
-the debug page or production 500, and ``lifespan`` driving the startup and
+the debug page or production 500, ``@app.websocket`` routes with the same
+``ws`` API (asgi_websocket.py), and ``lifespan`` driving the startup and
 shutdown hooks. Servers that send no lifespan events (daphne) get the startup
 hooks run once before the first request.
 
@@ -29,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from . import _hyperdjango_native as _native
+from .asgi_websocket import LocalHub, serve_websocket
 from .exceptions import HTTPException
 from .response import FileResponse, Response, StreamResponse
 
@@ -68,6 +70,9 @@ class ASGIAdapter:
             max_workers=app.sync_workers, thread_name_prefix="hyperdjango-sync"
         )
         self.targets = app.router._native_targets()
+        self.hub = LocalHub()  # ws.subscribe / app.publish fan-out under ASGI
+        if app.router.websocket_routes and app._websocket_hub is None:
+            app._websocket_hub = self.hub
         self.chain: Any = None
         self.started = False
         self.startup_lock: asyncio.Lock | None = None
@@ -171,11 +176,10 @@ class ASGIAdapter:
     # -- websocket --------------------------------------------------------------
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # No WebSocket routes exist yet: every path is unknown, closed before
-        # accepting (servers answer the handshake with 403).
-        message = await receive()
-        if message["type"] == "websocket.connect":
-            await send({"type": "websocket.close", "code": 1008})
+        """``@app.websocket`` routes with the native ``ws`` API (see asgi_websocket.py)."""
+        if self.app._websocket_hub is None:
+            self.app._websocket_hub = self.hub  # app.publish, in this process
+        await serve_websocket(self, scope, receive, send)
 
     # -- http -------------------------------------------------------------------
 

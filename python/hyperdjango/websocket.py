@@ -257,7 +257,8 @@ class WebSocket:
         self._close_code, self._close_reason = code, reason
 
     def subscribe(self, topic: str) -> None:
-        """Receive every ``app.publish(topic, ...)`` from now on (fanned out natively)."""
+        """Receive every ``app.publish(topic, ...)`` from now on (fanned out
+        natively; under ASGI, by this process's adapter)."""
         self._accept()
         self._channel.subscribe(_topic(topic))
 
@@ -307,6 +308,24 @@ class WebSocket:
         return f"<WebSocket {self.request.path} {state}>"
 
 
+async def serve(route: WebSocketRoute, socket: WebSocket, kwargs: dict[str, Any]) -> None:
+    """Run ``route``'s handler on ``socket`` (natively or under ASGI): returning
+    closes with 1000, raising with 1011 (logged), cancellation with 1001."""
+    code = 1000
+    try:
+        await route.handler(socket, **kwargs)
+    except WebSocketDisconnect:
+        pass  # the client left; nothing to close
+    except asyncio.CancelledError:
+        code = 1001
+        raise
+    except Exception:
+        code = 1011
+        error_logger.exception("Exception in WebSocket handler for %s", socket.request.path)
+    finally:
+        await socket._finish(code)
+
+
 def _topic(topic: str) -> str:
     if not isinstance(topic, str) or not topic:
         raise ValueError(f"a topic must be a non-empty str, not {topic!r}")
@@ -350,27 +369,10 @@ class _Bridge:
         route = self.routes[route_id]
         socket = WebSocket(channel, request, self.loop)
         self.sockets[channel.id] = socket
-        coroutine = self._serve(route, socket, kwargs or {})
+        coroutine = serve(route, socket, kwargs or {})
         task = self.loop.create_task(coroutine, context=contextvars.copy_context())
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-
-    async def _serve(
-        self, route: WebSocketRoute, socket: WebSocket, kwargs: dict[str, Any]
-    ) -> None:
-        code = 1000
-        try:
-            await route.handler(socket, **kwargs)
-        except WebSocketDisconnect:
-            pass  # the client left; nothing to close
-        except asyncio.CancelledError:
-            code = 1001
-            raise
-        except Exception:
-            code = 1011
-            error_logger.exception("Exception in WebSocket handler for %s", socket.request.path)
-        finally:
-            await socket._finish(code)
 
     def close_all(self) -> None:
         """Server stopping: the native side closes sockets with 1001; end the handlers."""

@@ -266,6 +266,7 @@ def serve_wsgi(
     pid_file: str | os.PathLike[str] | None = None,
     limits: ServerLimits | None = None,
     workers: int = 1,
+    asgi_application: Callable[..., Any] | None = None,
 ) -> None:
     """Serve ``application`` until SIGTERM/SIGINT, with ``HyperApp.run``'s lifecycle.
 
@@ -278,6 +279,10 @@ def serve_wsgi(
     process a supervisor over N worker processes on the port, each a fresh
     run of this process's command line (docs/workers.md); it raises
     ``SystemExit(1)`` if a worker fails to start.
+
+    ``asgi_application``: an ASGI app that takes the WebSocket upgrades (as an
+    ASGI ``websocket`` scope, see ``hyperdjango.asgi_upgrades``); without one
+    an upgrade request is an ordinary request to ``application``.
     """
     from .app import _check_proxies
 
@@ -305,19 +310,26 @@ def serve_wsgi(
         if code:
             raise SystemExit(code)
         return
+    proxies = _check_proxies(trusted_proxies)
+    upgrades = None
+    if asgi_application is not None:
+        from .asgi_upgrades import UpgradeBridge
+
+        upgrades = UpgradeBridge(asgi_application, trusted_proxies=proxies, root_path=script_name)
     server = _native.WsgiServer(
         base_environ(threads, workers),
         host=host,
         port=port,
         prod=prod,
         max_body_size=max_body_size,
-        trusted_proxies=_check_proxies(trusted_proxies),
+        trusted_proxies=proxies,
         script_name=script_name,
         limits=(limits or ServerLimits()).native(),
         listen_fd=None if worker is None else worker.listen_fd,
         supervised=worker is not None,
         shutdown_timeout=shutdown_timeout,
         pid_file=None if pid_file is None or worker is not None else os.fspath(pid_file),
+        websockets=None if upgrades is None else upgrades.hub,
     )
     runner = WSGIRunner(application, server, prod)
     main_thread = threading.current_thread() is threading.main_thread()
@@ -326,6 +338,8 @@ def serve_wsgi(
         bound_host, bound_port = server.start(handle_signals=main_thread)
     except OSError as error:
         raise ListenError(error.errno, error.strerror or str(error)) from None
+    if upgrades is not None:
+        upgrades.start((bound_host, bound_port))
     stop = threading.Event()
     pool = [
         threading.Thread(
@@ -353,7 +367,9 @@ def serve_wsgi(
             mode = "production" if prod else "debug"
             print(
                 f"hyperdjango: serving {name!r} on {display} ({mode} mode, WSGI, {threads} "
-                "threads; Ctrl+C to stop)",
+                "threads"
+                + ("" if upgrades is None else ", WebSockets to the ASGI application")
+                + "; Ctrl+C to stop)",
                 flush=True,
             )
             if on_ready is not None:
@@ -371,6 +387,8 @@ def serve_wsgi(
         for thread in pool:
             thread.join(max(0.0, joined_by - time.monotonic()))
         server.finish_shutdown(0.5)
+        if upgrades is not None:
+            upgrades.stop()
         pid.remove()
         if worker is None:
             print("hyperdjango: stopped", file=sys.stderr, flush=True)

@@ -26,6 +26,7 @@ use super::response::validated_header;
 use super::server::apply_limits;
 use super::shutdown::{self, listen_failure};
 use super::stream::{StreamSender, STREAM_QUEUE};
+use super::websocket::PyWebSocketHub;
 use crate::http::proxy::TrustedProxies;
 use crate::routing::RouteTable;
 use crate::server::{
@@ -62,8 +63,11 @@ impl WsgiServer {
     /// The lifecycle options are `Server`'s (`HyperApp.run`): `limits` (the
     /// deadlines and load limits), `listen_fd` and `supervised` (a worker of
     /// `--workers N`), `shutdown_timeout` (the drain deadline) and `pid_file`
-    /// (removed on a forced exit).
-    #[pyo3(signature = (base_environ, *, host, port, prod, max_body_size, trusted_proxies, script_name=String::new(), worker_threads=None, limits=None, listen_fd=None, supervised=false, shutdown_timeout=30.0, pid_file=None))]
+    /// (removed on a forced exit). `websockets`: a hub whose routes take the
+    /// WebSocket upgrades (the bridge's ASGI application,
+    /// `hyperdjango.asgi_upgrades`); without one, an upgrade request is an
+    /// ordinary request to the WSGI application.
+    #[pyo3(signature = (base_environ, *, host, port, prod, max_body_size, trusted_proxies, script_name=String::new(), worker_threads=None, limits=None, listen_fd=None, supervised=false, shutdown_timeout=30.0, pid_file=None, websockets=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         base_environ: Py<PyDict>,
@@ -79,6 +83,7 @@ impl WsgiServer {
         supervised: bool,
         shutdown_timeout: f64,
         pid_file: Option<std::path::PathBuf>,
+        websockets: Option<PyRef<'_, PyWebSocketHub>>,
     ) -> PyResult<Self> {
         let shutdown_timeout = Duration::try_from_secs_f64(shutdown_timeout).map_err(|_| {
             PyValueError::new_err(format!(
@@ -99,6 +104,7 @@ impl WsgiServer {
         config.catch_all = true;
         config.spool_every_body = true;
         config.trusted_proxies = Arc::clone(&trusted_proxies);
+        config.websockets = websockets.map(|hub| hub.shared());
         if let Some(threads) = worker_threads {
             config.worker_threads = threads.max(1);
         }

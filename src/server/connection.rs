@@ -192,9 +192,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Incoming::Refused(error) => return Box::pin(self.refuse(error)).await,
             };
             first = false;
-            // Only apps with WebSocket routes look at upgrades (src/server/upgrade.rs);
-            // boxed like `exchange`, so an idle connection does not carry its state.
-            let head = if self.shared.config.websockets.is_some() {
+            // Only apps with WebSocket routes look at upgrades, and only upgrade requests
+            // pay for the boxed future an idle connection would carry (upgrade.rs).
+            let head = if self.shared.config.websockets.is_some() && upgrade::asks(&head) {
                 match Box::pin(self.websocket_upgrade(head)).await? {
                     Some(head) => head,
                     None => return Ok(()),

@@ -5,7 +5,7 @@
 //! with the bytes already read (frames sent with the handshake included).
 //!
 //! Costs nothing when the application has no WebSocket routes: one `None`
-//! check per request.
+//! check per request (with routes, plain requests pay a scan for `Upgrade`).
 
 use std::io;
 use std::sync::Arc;
@@ -58,9 +58,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let Some(hub) = self.shared.config.websockets.clone() else {
             return Ok(Upgrade::Http(head));
         };
-        if head.method() != Method::GET || !handshake::is_upgrade_request(&head) {
-            return Ok(Upgrade::Http(head));
-        }
         let (route_id, params) = match hub.routes.resolve("GET", head.path()) {
             Resolution::Found { route_id, params } => (
                 route_id,
@@ -141,6 +138,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         .await;
         Ok(Upgrade::Done)
     }
+}
+
+/// Whether `head` asks for a WebSocket (a GET with `Upgrade: websocket`):
+/// only those go through [`Connection::websocket_upgrade`].
+pub(super) fn asks(head: &RequestHead) -> bool {
+    head.method() == Method::GET && handshake::is_upgrade_request(head)
 }
 
 /// The answer to a plain request for a WebSocket-only route: 426 with the

@@ -166,6 +166,12 @@ async def announce(request, room):
     return {"delivered_to": count}
 
 
+@app.post("/announce-sync/{room}")
+def announce_sync(request, room):
+    """app.publish from a def handler (a pool thread), as from any other thread."""
+    return {"delivered_to": app.publish(room, request.body)}
+
+
 @app.websocket("/uncompressed", compression=False)
 async def uncompressed(ws):
     async for message in ws:

@@ -7,6 +7,11 @@ Flags follow ``runserver`` (``--ipv6``, ``--noreload``, ``--nostatic``,
 ``HyperApp.run``) and ``--workers N``: with N >= 2 this process becomes the
 supervisor of ``hyper run --workers`` (``hyperdjango.workers``) over N worker
 processes on the port, each a fresh run of this command (docs/workers.md).
+
+WebSocket upgrades go to the project's ``ASGI_APPLICATION`` (the setting
+Channels and daphne use) as ASGI ``websocket`` scopes, on the native server's
+WebSocket protocol (see ``hyperdjango.asgi_upgrades``); without the setting
+they reach the WSGI application as ordinary GET requests.
 """
 
 from __future__ import annotations
@@ -126,6 +131,7 @@ class Command(RunserverCommand):
         for connection in connections.all(initialized_only=True):
             connection.close()
         handler = self.get_handler(*args, **options)
+        websockets = self.websocket_application()
         try:
             serve_wsgi(
                 handler,
@@ -139,12 +145,32 @@ class Command(RunserverCommand):
                 on_ready=self.ready,
                 shutdown_timeout=options["shutdown_timeout"],
                 workers=options["workers"],
+                asgi_application=websockets,
             )
         except OSError as error:
             text = ERRORS.get(error.errno or 0, str(error))
             self.stderr.write(f"Error: {text}")
             # Inside the reloader this runs on a thread, where sys.exit would not end the process.
             os._exit(1)
+
+    def websocket_application(self) -> Any:
+        """The ``ASGI_APPLICATION`` setting's app, which takes the WebSocket upgrades
+        (None without the setting: upgrades then reach the WSGI application as
+        ordinary requests)."""
+        reference = getattr(settings, "ASGI_APPLICATION", None)
+        if not reference:
+            return None
+        from django.utils.module_loading import import_string
+
+        try:
+            application = import_string(reference)
+        except ImportError as error:
+            self.stderr.write(f"Error: ASGI_APPLICATION {reference!r} cannot be imported: {error}")
+            os._exit(1)
+        if not callable(application):
+            self.stderr.write(f"Error: ASGI_APPLICATION {reference!r} is not an ASGI application.")
+            os._exit(1)
+        return application
 
     def ready(self, host: str, port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
