@@ -26,7 +26,19 @@ def hyper_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def flask_server() -> Iterator[RunningServer]:
     process = subprocess.Popen(
-        [*HYPER, "run", "--wsgi", "flask_app:app", "--port", "0", "--threads", "4"],
+        # --asgi: the WebSocket upgrades go to an ASGI app (here a HyperApp's routes).
+        [
+            *HYPER,
+            "run",
+            "--wsgi",
+            "flask_app:app",
+            "--asgi",
+            "websockets_app:app",
+            "--port",
+            "0",
+            "--threads",
+            "4",
+        ],  # fmt: skip
         cwd=APPS,
         env=hyper_env(),
         stdout=subprocess.PIPE,
@@ -60,6 +72,24 @@ def test_flask_app_served(flask_server: RunningServer) -> None:
         assert client.get("/missing").status_code == 404
 
 
+def test_asgi_app_takes_the_websocket_upgrades(flask_server: RunningServer) -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    base = f"ws://{flask_server.host}:{flask_server.port}"
+    with connect(base + "/echo") as ws:  # websockets_app's @app.websocket("/echo")
+        ws.send("through the bridge")
+        assert ws.recv(timeout=10) == "through the bridge"
+    with connect(base + "/room/lobby/5?q=x") as ws:
+        assert '"number":5' in ws.recv(timeout=10)
+    with pytest.raises(InvalidStatus) as refused:  # closed before accepting: 403
+        with connect(base + "/nowhere", open_timeout=10):
+            pass
+    assert refused.value.response.status_code == 403
+    with flask_server.client() as client:  # HTTP is still Flask's
+        assert client.get("/").json()["message"] == "Hello from Flask"
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -68,6 +98,9 @@ def test_flask_app_served(flask_server: RunningServer) -> None:
         (["--wsgi", "flask_app:nothing"], "is not a WSGI application"),
         (["--wsgi", "flask_app:app", "--app", "x:y"], "not both"),
         (["--wsgi", "flask_app:app", "--threads", "0"], "--threads must be at least 1"),
+        (["--wsgi", "flask_app:app", "--asgi", "nowhere:app"], "cannot import 'nowhere:app'"),
+        (["--wsgi", "flask_app:app", "--asgi", "flask_app:nothing"], "is not an ASGI application"),
+        (["--app", "websockets_app:app", "--asgi", "x:y"], "--asgi takes the WebSocket upgrades"),
         ([], "--app is required"),
     ],
 )

@@ -394,19 +394,25 @@ def serve_wsgi(
             print("hyperdjango: stopped", file=sys.stderr, flush=True)
 
 
-def load_wsgi_application(reference: str) -> WSGIApplication:
-    """Import ``"package.module:attribute"`` (``:application`` by default)."""
+def load_wsgi_application(
+    reference: str, *, option: str = "--wsgi", kind: str = "WSGI"
+) -> WSGIApplication:
+    """Import ``"package.module:attribute"`` (``:application`` by default);
+    ``option`` and ``kind`` name it in errors (``--asgi``/``ASGI`` for an ASGI app)."""
     import importlib
 
     module_name, _, attribute = reference.partition(":")
     if not module_name or not all(
         part.isidentifier() for part in [*module_name.split("."), *filter(None, [attribute])]
     ):
-        raise ValueError(f"--wsgi must look like module:application, not {reference!r}")
+        raise ValueError(f"{option} must look like module:application, not {reference!r}")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     module = importlib.import_module(module_name)
     application = getattr(module, attribute or "application", None)
     if not callable(application):
-        raise ValueError(f"{reference!r} is not a WSGI application (found {application!r})")
+        article = "an" if kind[0] in "AEIOU" else "a"
+        raise ValueError(
+            f"{reference!r} is not {article} {kind} application (found {application!r})"
+        )
     return application

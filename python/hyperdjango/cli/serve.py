@@ -34,6 +34,12 @@ def add_commands(verbs: Any) -> None:
         "see docs/django.md",
     )
     run.add_argument(
+        "--asgi",
+        metavar="MODULE:ATTRIBUTE",
+        help="with --wsgi: an ASGI application that takes the WebSocket upgrades "
+        "(a Channels router, a HyperApp, ...); see docs/django.md",
+    )
+    run.add_argument(
         "--threads",
         type=int,
         default=16,
@@ -71,6 +77,8 @@ def run_command(arguments: argparse.Namespace) -> int:
         if arguments.app is not None:
             raise CommandError("give --app (a HyperApp) or --wsgi (a WSGI application), not both")
         return run_wsgi(arguments)
+    if arguments.asgi is not None:
+        raise CommandError("--asgi takes the WebSocket upgrades of a --wsgi application")
     if arguments.app is None:
         raise CommandError("--app is required (or --wsgi module:application for a WSGI app)")
     if arguments.reload:
@@ -93,18 +101,14 @@ def run_command(arguments: argparse.Namespace) -> int:
 
 def run_wsgi(arguments: argparse.Namespace) -> int:
     """``hyper run --wsgi module:application``: any WSGI app on the native server."""
-    from ..wsgi import load_wsgi_application, serve_wsgi
+    from ..wsgi import serve_wsgi
 
     if arguments.threads < 1:
         raise CommandError(f"--threads must be at least 1, not {arguments.threads}")
-    try:
-        application = load_wsgi_application(arguments.wsgi)
-    except ValueError as error:
-        raise CommandError(str(error)) from None
-    except Exception as error:  # noqa: BLE001 - the user's module failed: one line
-        raise CommandError(
-            f"cannot import {arguments.wsgi!r}: {type(error).__name__}: {error}"
-        ) from None
+    application = load_application(arguments.wsgi, "--wsgi", "WSGI")
+    upgrades = (
+        None if arguments.asgi is None else load_application(arguments.asgi, "--asgi", "ASGI")
+    )
     keywords = run_keywords(arguments)
     limits = ServerLimits.from_options({name: keywords[name] for name in ServerLimits.names()})
     try:
@@ -119,10 +123,25 @@ def run_wsgi(arguments: argparse.Namespace) -> int:
             pid_file=arguments.pid_file,
             limits=limits,
             workers=arguments.workers,
+            asgi_application=upgrades,
         )
     except OSError as error:
         raise CommandError(str(error)) from None
     return 0
+
+
+def load_application(reference: str, option: str, kind: str) -> Any:
+    """``module:attribute`` for ``--wsgi``/``--asgi``; a mistake is one clear line."""
+    from ..wsgi import load_wsgi_application
+
+    try:
+        return load_wsgi_application(reference, option=option, kind=kind)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    except Exception as error:  # noqa: BLE001 - the user's module failed: one line
+        raise CommandError(
+            f"cannot import {reference!r}: {type(error).__name__}: {error}"
+        ) from None
 
 
 def routes_command(arguments: argparse.Namespace) -> int:
