@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import time
 from collections.abc import Iterator
 
@@ -360,3 +361,21 @@ def test_channels_websocket_communicator_in_process() -> None:
         (False, 1008),
         (False, 1008),
     ]
+
+
+def test_send_waits_while_the_client_does_not_read(served: tuple[str, RunningServer]) -> None:
+    from test_websocket import RawWebSocket
+
+    kind, server = served
+    if kind == "daphne":
+        pytest.skip("daphne buffers outgoing messages without limit (docs/asgi.md)")
+    raw = RawWebSocket(server, "/flood")
+    raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        deadline = time.monotonic() + 20
+        while (sent := httpx.get(server.url + "/flood-result").json()["sent"]) is None:
+            assert time.monotonic() < deadline, "send() never waited"
+            time.sleep(0.2)
+    finally:
+        raw.close()
+    assert sent < 200, sent

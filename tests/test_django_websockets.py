@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from servers import free_port, start_command
 from test_django_bridge import PROJECT, manage
+from test_websocket import RawWebSocket
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -129,6 +131,43 @@ def test_a_close_before_accept_is_403(server: RunningServer, path: str) -> None:
     assert refused.value.response.status_code == 403
     # HTTP is served alongside, by the WSGI application.
     assert httpx.get(server.url + "/admin/login/").status_code == 200
+
+
+def test_an_app_that_fails_or_never_decides(server: RunningServer) -> None:
+    statuses = {}
+    for path in ("/ws/crash", "/ws/silent"):
+        with pytest.raises(InvalidStatus) as refused:
+            with connect(url(server, path), open_timeout=10):
+                pass
+        statuses[path] = refused.value.response.status_code
+    assert statuses == {"/ws/crash": 500, "/ws/silent": 403}
+    with connect(url(server, "/ws/crash-later")) as ws:
+        assert ws.recv(timeout=10) == "accepted"
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    deadline = time.monotonic() + 10
+    while "crash after accepting, on purpose" not in "".join(server.output):
+        assert time.monotonic() < deadline, "the exception was not logged"
+        time.sleep(0.05)
+    assert "crash before accepting, on purpose" in "".join(server.output)
+
+
+def test_send_waits_while_the_client_does_not_read(server: RunningServer) -> None:
+    raw = RawWebSocket(server, "/ws/flood")
+    raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # reading nothing: the app's send() must stall, not buffer 128 MB
+            with connect(url(server, "/ws/flood-result")) as probe:
+                result = json.loads(probe.recv(timeout=10))
+            if result or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert raw.read_frame() == (0x2, b"x" * 65536)  # what was queued still arrives
+    finally:
+        raw.close()
+    assert 0 < result["sent"] < 200, result
 
 
 def test_bad_handshakes_get_the_native_refusals(server: RunningServer) -> None:

@@ -5,10 +5,15 @@
   closes with 4001 "bye"; the client's disconnect code is kept for ``/ws/last``.
 - ``/ws/refuse``: closes before accepting (the client gets 403).
 - ``/ws/last``: sends the code and reason of the last disconnect ``/ws/echo`` saw.
+- ``/ws/crash``: raises before accepting (500); ``/ws/crash-later`` after (1011);
+  ``/ws/silent`` returns without accepting (403).
+- ``/ws/flood``: sends 64 KiB messages until one waits over a second (the
+  client does not read); ``/ws/flood-result`` tells how many went out.
 - ``/ws/channels/``: a Channels ``WebsocketConsumer`` (when channels is installed).
 - anything else: closed before accepting.
 """
 
+import asyncio
 import json
 
 last_disconnect = {}
@@ -78,7 +83,56 @@ def _channels_consumer():
     return Shout.as_asgi()
 
 
-ROUTES = {"/ws/echo": echo, "/ws/refuse": refuse, "/ws/last": last}
+async def crash(scope, receive, send):
+    await receive()
+    raise RuntimeError("crash before accepting, on purpose")
+
+
+async def crash_later(scope, receive, send):
+    await receive()
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": "accepted"})
+    raise RuntimeError("crash after accepting, on purpose")
+
+
+flood = {}
+
+
+async def flood_app(scope, receive, send):
+    await receive()
+    await send({"type": "websocket.accept"})
+    sent, chunk = 0, b"x" * 65536
+    try:
+        while sent < 2000:
+            await asyncio.wait_for(send({"type": "websocket.send", "bytes": chunk}), 1.0)
+            sent += 1
+    except TimeoutError:
+        pass
+    flood["sent"] = sent
+    await send({"type": "websocket.close", "code": 1000})
+
+
+async def flood_result(scope, receive, send):
+    await receive()
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": json.dumps(flood)})
+    await send({"type": "websocket.close", "code": 1000})
+
+
+async def silent(scope, receive, send):
+    await receive()
+
+
+ROUTES = {
+    "/ws/echo": echo,
+    "/ws/refuse": refuse,
+    "/ws/last": last,
+    "/ws/crash": crash,
+    "/ws/crash-later": crash_later,
+    "/ws/silent": silent,
+    "/ws/flood": flood_app,
+    "/ws/flood-result": flood_result,
+}
 channels_consumer = _channels_consumer()
 if channels_consumer is not None:
     ROUTES["/ws/channels/"] = channels_consumer
