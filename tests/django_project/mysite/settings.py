@@ -32,10 +32,10 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "mysite.urls"
 WSGI_APPLICATION = "mysite.wsgi.application"
-# WebSocket upgrades under runziserver go here (mysite/websockets.py); DJANGO_NO_ASGI=1
+# WebSocket upgrades under runziserver go here (mysite/routing.py); DJANGO_NO_ASGI=1
 # leaves the setting out, so upgrades reach the WSGI application as plain requests.
 if os.environ.get("DJANGO_NO_ASGI") != "1":
-    ASGI_APPLICATION = "mysite.asgi.application"
+    ASGI_APPLICATION = "mysite.routing.application"
 
 TEMPLATES = [
     {
