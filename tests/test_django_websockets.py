@@ -189,6 +189,10 @@ def test_a_channels_websocket_consumer(server: RunningServer) -> None:
         assert ws.recv(timeout=10) == "SHOUT"
         ws.send(b"abc")
         assert ws.recv(timeout=10) == b"cba"
+        ws.send("bye")
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
 
 
 def test_sigterm_closes_open_websockets_with_1001_and_exits_0(

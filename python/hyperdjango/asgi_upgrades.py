@@ -246,7 +246,8 @@ class _Connection:
             if not self.accepted:
                 self.channel.reject(403)
             else:
-                self.channel.close(int(message.get("code", 1000)), message.get("reason") or "")
+                # Channels sends "code": None for a plain close.
+                self.channel.close(int(message.get("code") or 1000), message.get("reason") or "")
         else:
             raise ValueError(f"unsupported ASGI message type {kind!r} on a WebSocket")
 

@@ -75,7 +75,9 @@ def _channels_consumer():
             self.accept()
 
         def receive(self, text_data=None, bytes_data=None):
-            if text_data is not None:
+            if text_data == "bye":
+                self.close()  # a plain close: {"type": "websocket.close", "code": None}
+            elif text_data is not None:
                 self.send(text_data=text_data.upper())
             else:
                 self.send(bytes_data=bytes_data[::-1])
