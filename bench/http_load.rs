@@ -10,7 +10,7 @@
 //! a closed loop of CONNECTIONS concurrent requests. Latency is from the first
 //! byte written to the last byte of the answer read. A connection the server
 //! closes is reopened. Prints one JSON object: per status the count and
-//! p50/p90/p99/max in milliseconds, and whether every 503 had `Retry-After`.
+//! min/p50/p90/p99/max in milliseconds, and whether every 503 had `Retry-After`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -192,8 +192,9 @@ fn main() -> Result<(), Error> {
     for (status, latencies) in latencies.iter_mut() {
         latencies.sort_unstable();
         parts.push(format!(
-            "\"{status}\":{{\"count\":{},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
+            "\"{status}\":{{\"count\":{},\"min_ms\":{:.3},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
             latencies.len(),
+            percentile(latencies, 0.0),
             percentile(latencies, 0.5),
             percentile(latencies, 0.9),
             percentile(latencies, 0.99),

@@ -38,19 +38,24 @@ def main() -> None:
             label = "keep-alive" if kind == "keepalive" else "new per request"
             shown = " / ".join(f"{rps:.0f}" for rps in runs)
             print(f"| {label} | {mode} | {shown} | {medians[mode]:.0f} | {ratio} |")
-    print("\nThree SIGHUP reloads during 10 s of load (64 connections):\n")
+    print("\nThree SIGHUP reloads during 10 s of load:\n")
     print("| connections | mode | reloads completed | requests | failed (wrk) |")
     print("|---|---|---|---|---|")
-    for kind in ("close", "keepalive"):
-        for mode in MODES:
-            text = (work / f"{mode}.reload.{kind}.wrk").read_text()
-            requests = re.search(r"(\d+) requests in", text)
-            count = (work / f"{mode}.reload.{kind}.count").read_text().strip() or "0"
-            label = "keep-alive" if kind == "keepalive" else "new per request"
-            print(
-                f"| {label} | {mode} | {count} | {requests.group(1) if requests else '?'} "
-                f"| {errors(text)} |"
-            )
+    for connections in sys.argv[3:]:
+        for kind in ("close", "keepalive"):
+            for mode in MODES:
+                base = work / f"{mode}.reload.{kind}.{connections}"
+                if not Path(f"{base}.wrk").exists():
+                    continue
+                text = Path(f"{base}.wrk").read_text()
+                requests = re.search(r"(\d+) requests in", text)
+                count = Path(f"{base}.count").read_text().strip() or "0"
+                label = "keep-alive" if kind == "keepalive" else "new per request"
+                shown = connections.replace("c32", " (32 per worker)")
+                print(
+                    f"| {shown} {label} | {mode} | {count} "
+                    f"| {requests.group(1) if requests else '?'} | {errors(text)} |"
+                )
 
 
 if __name__ == "__main__":

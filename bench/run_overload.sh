@@ -8,7 +8,8 @@
 #   BENCH_DURATION=10              seconds of each measured run
 #   OVERLOAD_CONFIGS="16 default"  max_queue values ("default": 1024 and max_queue_wait 5 s)
 #   OVERLOAD_CONNECTIONS=500
-#   OVERLOAD_PAUSE_MS=0            pause of a client after a 503 (0: resend at once)
+#   OVERLOAD_PAUSES="0 1000"       pauses of a client after a 503, ms (0: resend at once;
+#                                  1000: honours Retry-After: 1); max_queue=16 runs each
 #   WS_LOAD_PROFILE=release        cargo profile of the load client (quick builds faster)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ PYTHON=${PYTHON:-python}
 DURATION=${BENCH_DURATION:-10}
 CONFIGS=${OVERLOAD_CONFIGS:-"16 default"}
 CONNECTIONS=${OVERLOAD_CONNECTIONS:-500}
-PAUSE=${OVERLOAD_PAUSE_MS:-0}
+PAUSES=${OVERLOAD_PAUSES:-"0 1000"}
 PROFILE=${WS_LOAD_PROFILE:-release}
 WORK=$(mktemp -d)
 mkdir -p bench/results
@@ -29,9 +30,13 @@ cargo build --profile "$PROFILE" --quiet --no-default-features --example http_lo
 LOAD=target/$PROFILE/examples/http_load
 ulimit -n 65536 2>/dev/null || true
 
+RUNS=()
 for config in $CONFIGS; do
+for pause in $PAUSES; do
+    # The default limits admit the whole first burst (25 s to serve): once is enough.
+    [ "$config" = default ] && [ "$pause" != "${PAUSES%% *}" ] && continue
     port=$(free_port)
-    echo "== max_queue=$config on :$port" >&2
+    echo "== max_queue=$config, pause after a 503 $pause ms, on :$port" >&2
     if [ "$config" = default ]; then
         taskset -c 1 "$PYTHON" bench/apps/overload_app.py "$port" >"$WORK/server.log" 2>&1 &
     else
@@ -40,14 +45,17 @@ for config in $CONFIGS; do
     fi
     SERVER_PID=$!
     for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.1; done
-    taskset -c 0 "$LOAD" "127.0.0.1:$port" /block "$CONNECTIONS" "$DURATION" "$PAUSE" \
-        >"$WORK/$config.json"
-    cat "$WORK/$config.json" >&2
+    run="$config.$pause"
+    taskset -c 0 "$LOAD" "127.0.0.1:$port" /block "$CONNECTIONS" "$DURATION" "$pause" \
+        >"$WORK/$run.json"
+    cat "$WORK/$run.json" >&2
     # Recovery: once the load stops, a plain request is answered at once.
     sleep 1
     curl -s -o /dev/null -w "after the load: GET /block -> %{http_code} in %{time_total}s\n" \
-        "http://127.0.0.1:$port/block" | tee "$WORK/$config.recovery" >&2
+        "http://127.0.0.1:$port/block" | tee "$WORK/$run.recovery" >&2
     cleanup
+    RUNS+=("$run")
+done
 done
 
-"$PYTHON" bench/overload_report.py "$WORK" $CONFIGS | tee bench/results/overload.md
+"$PYTHON" bench/overload_report.py "$WORK" "${RUNS[@]}" | tee bench/results/overload.md
