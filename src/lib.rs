@@ -4,6 +4,7 @@
 //! --no-default-features` reaches them. `bindings` is the thin PyO3 layer that
 //! makes the `hyperdjango._hyperdjango_native` extension module.
 
+pub mod clock;
 pub mod http;
 pub mod middleware;
 pub mod routing;

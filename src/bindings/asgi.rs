@@ -151,7 +151,7 @@ impl AsgiBridge {
             peer,
             reply,
             router_answer: None,
-            queued_at: std::time::Instant::now(),
+            queued_at: crate::clock::Tick::now(),
         };
         let request = Request::new(pending, path_params, Arc::clone(&self.trusted_proxies))
             .with_secure_transport(secure);
@@ -161,7 +161,7 @@ impl AsgiBridge {
                 Ok((handler, is_async)) => Endpoint::Handler { handler, is_async },
                 Err(_) => {
                     let answer = convert_result(target, request.head())?;
-                    Endpoint::RouterAnswer(parking_lot::Mutex::new(Some(answer)))
+                    Endpoint::RouterAnswer(parking_lot::Mutex::new(Some(Box::new(answer))))
                 }
             },
         };

@@ -10,6 +10,36 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 const MAX_DEPTH: u32 = crate::http::json::MAX_JSON_DEPTH as u32;
 
+thread_local! {
+    /// Where answers are serialised before being copied into a body of
+    /// exactly their size: a body from a `Vec` with spare capacity would
+    /// cost a second allocation (`Bytes`' shared header), freed remotely on
+    /// the I/O thread like the first.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Scratch kept between answers; one grown past this is given back.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+/// Serialises `value` as a JSON body of exactly its size.
+pub fn json_body(value: &Bound<'_, PyAny>) -> PyResult<bytes::Bytes> {
+    SCRATCH.with(|scratch| {
+        // Busy only if serialising ran Python code that serialises again.
+        let Ok(mut out) = scratch.try_borrow_mut() else {
+            let mut out = Vec::with_capacity(64);
+            write_json(value, &mut out)?;
+            return Ok(bytes::Bytes::from(out));
+        };
+        out.clear();
+        let written = write_json(value, &mut out);
+        let body = written.map(|()| bytes::Bytes::copy_from_slice(&out));
+        if out.capacity() > SCRATCH_KEEP {
+            *out = Vec::new();
+        }
+        body
+    })
+}
+
 /// Serialises `value` as JSON, appending to `out`.
 pub fn write_json(value: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
     write_value(value, out, 0)

@@ -40,7 +40,7 @@ pub struct Request {
     secure_transport: bool,
     cached_path_params: PyOnceLock<Py<PyDict>>,
     reply: Mutex<Option<oneshot::Sender<NativeResponse>>>,
-    queued_at: std::time::Instant,
+    queued_at: crate::clock::Tick,
     cached_path: PyOnceLock<Py<PyString>>,
     cached_query: PyOnceLock<Py<PyAny>>,
     cached_headers: PyOnceLock<Py<PyAny>>,
@@ -60,7 +60,8 @@ pub enum Endpoint {
     /// The route's handler, called by the chain's innermost `call_next`.
     Handler { handler: Py<PyAny>, is_async: bool },
     /// No route serves it: the router's own answer (404, 405, OPTIONS, redirect).
-    RouterAnswer(Mutex<Option<NativeResponse>>),
+    /// Boxed: rare, and it would make every `Request` larger.
+    RouterAnswer(Mutex<Option<Box<NativeResponse>>>),
 }
 
 impl Request {
@@ -192,7 +193,7 @@ impl Request {
 
     /// The answer channel; `None` once taken (one request, one answer).
     /// When the connection handed this request over.
-    pub fn queued_at(&self) -> std::time::Instant {
+    pub fn queued_at(&self) -> crate::clock::Tick {
         self.queued_at
     }
 
@@ -534,8 +535,10 @@ impl Request {
             Endpoint::RouterAnswer(answer) => answer.lock().take(),
             _ => None,
         };
-        let answer = answer
-            .unwrap_or_else(|| NativeResponse::detail(http::StatusCode::NOT_FOUND, "Not Found"));
+        let answer = answer.map_or_else(
+            || NativeResponse::detail(http::StatusCode::NOT_FOUND, "Not Found"),
+            |answer| *answer,
+        );
         super::response::response_object(py, answer)
     }
 

@@ -5,6 +5,7 @@
 //! `Response` objects. Header names and values are validated here, so a CR,
 //! LF or NUL from user code is an exception in the handler, never bytes on the wire.
 
+use bytes::Bytes;
 use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -12,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::helpers::helpers;
-use super::json::write_json;
+use super::json::json_body;
 use super::stream::{StreamSender, STREAM_QUEUE};
 use crate::http::head::RequestHead;
 use crate::server::files::{file_response, FileOptions};
@@ -65,25 +66,23 @@ fn convert_body(
     request: &RequestHead,
 ) -> PyResult<NativeResponse> {
     let py = body.py();
-    let (content_type, bytes): (HeaderValue, Vec<u8>) = if let Ok(text) =
+    // Bodies are built at exactly their size (see `json_body`).
+    let (content_type, bytes): (HeaderValue, Bytes) = if let Ok(text) =
         body.cast_exact::<PyString>()
     {
-        (TEXT, text.to_str()?.as_bytes().to_vec())
+        (TEXT, Bytes::copy_from_slice(text.to_str()?.as_bytes()))
     } else if let Ok(bytes) = body.cast::<PyBytes>() {
-        (OCTETS, bytes.as_bytes().to_vec())
+        (OCTETS, Bytes::copy_from_slice(bytes.as_bytes()))
     } else if let Ok(bytes) = body.cast::<PyByteArray>() {
-        (OCTETS, bytes.to_vec())
+        (OCTETS, Bytes::from(bytes.to_vec()))
     } else if body.cast::<PyDict>().is_ok() || body.cast::<PyList>().is_ok() {
-        let mut out = Vec::with_capacity(64);
-        write_json(body, &mut out)?;
-        (JSON, out)
+        (JSON, json_body(body)?)
     } else if body.is_instance(helpers(py)?.response_class.bind(py))? {
         return convert_response_object(body, request);
     } else if let Ok(text) = body.cast::<PyString>() {
-        (TEXT, text.to_str()?.as_bytes().to_vec())
+        (TEXT, Bytes::copy_from_slice(text.to_str()?.as_bytes()))
     } else {
-        let mut out = Vec::with_capacity(16);
-        write_json(body, &mut out).map_err(|error| {
+        let out = json_body(body).map_err(|error| {
             let type_name = body.get_type().name().map(|name| name.to_string()).unwrap_or_default();
             if error.is_instance_of::<PyTypeError>(py) {
                 PyTypeError::new_err(format!(
@@ -96,7 +95,7 @@ fn convert_body(
         })?;
         (JSON, out)
     };
-    let mut headers = HeaderMap::with_capacity(4);
+    let mut headers = crate::server::header_pool::take();
     headers.insert(CONTENT_TYPE, content_type);
     Ok(NativeResponse {
         status,

@@ -245,6 +245,19 @@ impl PyServer {
         self.handoff.take_unstarted(&mut batch);
         self.completions.hold();
         let targets = Arc::clone(&self.targets.lock());
+        // Everything but a `def` handler bound for the pool starts in this
+        // batch: reported once, before the first runs (one clock read).
+        let mut starting = 0;
+        let mut latest = None;
+        for pending in &batch {
+            if !self.waits_for_pool(&targets, pending) {
+                starting += 1;
+                latest = Some(pending.queued_at);
+            }
+        }
+        if let Some(latest) = latest {
+            self.handoff.started_many(starting, latest);
+        }
         for pending in batch.drain(..) {
             self.dispatch(py, &targets, pending);
         }
@@ -385,18 +398,21 @@ impl PyServer {
 }
 
 impl PyServer {
-    fn dispatch(&self, py: Python<'_>, targets: &[RouteTarget], mut pending: PendingRequest) {
-        let router_answer = pending.router_answer.take();
-        // A plain `def` handler dispatched to the pool waits for a pool
-        // thread: it reports its own start (`Dispatcher._call_sync`).
-        let waits_for_pool = self.chain.is_none()
-            && router_answer.is_none()
+    /// A plain `def` handler dispatched to the pool waits for a pool thread:
+    /// it reports its own start (`Dispatcher._call_sync`).
+    fn waits_for_pool(&self, targets: &[RouteTarget], pending: &PendingRequest) -> bool {
+        self.chain.is_none()
+            && pending.router_answer.is_none()
             && targets
                 .get(pending.route_id)
-                .is_some_and(|target| !target.is_async);
-        if !waits_for_pool {
-            self.handoff.started(pending.queued_at);
-        }
+                .is_some_and(|target| !target.is_async)
+    }
+
+    fn dispatch(&self, py: Python<'_>, targets: &[RouteTarget], mut pending: PendingRequest) {
+        // Started already (`drain`), unless it waits for the pool; answered
+        // here without reaching the pool, it reports its start itself.
+        let for_pool = self.waits_for_pool(targets, &pending);
+        let router_answer = pending.router_answer.take();
         let target = match (&router_answer, targets.get(pending.route_id)) {
             (Some(_), _) => None,
             (None, Some(target)) => Some(target),
@@ -414,6 +430,9 @@ impl PyServer {
             // An int Python will not convert (its digit limit, if lowered
             // below the router's): no match, as in Django, never a 500.
             Some(Err(error)) if error.is_instance_of::<PyValueError>(py) => {
+                if for_pool {
+                    self.handoff.started(pending.queued_at);
+                }
                 let _ = pending.reply.send(NativeResponse::detail(
                     http::StatusCode::NOT_FOUND,
                     "Not Found",
@@ -421,6 +440,9 @@ impl PyServer {
                 return;
             }
             Some(Err(error)) => {
+                if for_pool {
+                    self.handoff.started(pending.queued_at);
+                }
                 error.print(py);
                 let _ = pending.reply.send(NativeResponse::detail(
                     http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -438,6 +460,7 @@ impl PyServer {
             },
             (true, None, None) => Endpoint::Direct,
         };
+        let queued_at = pending.queued_at;
         let request = Request::new(
             pending,
             kwargs.as_ref().map(|k| k.clone().unbind()),
@@ -447,6 +470,9 @@ impl PyServer {
         let request = match Bound::new(py, request) {
             Ok(request) => request,
             Err(error) => {
+                if for_pool {
+                    self.handoff.started(queued_at);
+                }
                 error.print(py);
                 return;
             }
@@ -454,7 +480,12 @@ impl PyServer {
         // Each request gets its own copy of the current contextvars context.
         let context = match copy_context(py) {
             Ok(context) => context,
-            Err(error) => return self.fail(&request, error),
+            Err(error) => {
+                if for_pool {
+                    self.handoff.started(queued_at);
+                }
+                return self.fail(&request, error);
+            }
         };
         // The middleware chain (router answers included) is one coroutine,
         // stepped eagerly like a handler's.
@@ -466,7 +497,7 @@ impl PyServer {
                     .run_sync
                     .call1(py, (&target.handler, &request, kwargs, &context));
                 if let Err(error) = submitted {
-                    self.handoff.started(request.get().queued_at());
+                    self.handoff.started(queued_at);
                     self.fail(&request, error);
                 }
                 return;

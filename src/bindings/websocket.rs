@@ -170,7 +170,7 @@ impl PyWebSocketHub {
                     peer: opening.peer,
                     reply,
                     router_answer: None,
-                    queued_at: std::time::Instant::now(),
+                    queued_at: crate::clock::Tick::now(),
                 };
                 let request = Request::new(
                     pending,

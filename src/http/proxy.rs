@@ -99,16 +99,18 @@ impl TrustedProxies {
         peer: IpAddr,
         forwarded_proto: impl IntoIterator<Item = &'h str>,
     ) -> bool {
-        if !self.contains(peer) {
-            return false;
-        }
-        // The nearest proxy's word: the last value.
-        let last = forwarded_proto
-            .into_iter()
-            .flat_map(|value| value.split(','))
-            .last();
-        last.is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+        self.contains(peer) && says_https(forwarded_proto)
     }
+}
+
+/// Whether the nearest proxy's `X-Forwarded-Proto` (the last value) is
+/// `https`. Only meaningful when the peer is a trusted proxy.
+pub fn says_https<'h>(forwarded_proto: impl IntoIterator<Item = &'h str>) -> bool {
+    let last = forwarded_proto
+        .into_iter()
+        .flat_map(|value| value.split(','))
+        .last();
+    last.is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
 fn masked(address: u128, prefix: u8) -> u128 {

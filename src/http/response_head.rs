@@ -3,7 +3,7 @@
 //! Connection, Date), into one buffer the connection writes with one call.
 
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
@@ -48,6 +48,39 @@ pub fn framing_for(
     (framing, !is_head_request)
 }
 
+/// Headers every answer gets unless it sets its own (production mode's
+/// security headers), with their lines rendered once: an answer that sets
+/// none of them (nearly all) gets them in one copy.
+#[derive(Clone, Debug)]
+pub struct HeadDefaults {
+    fields: Vec<(HeaderName, HeaderValue)>,
+    rendered: Vec<u8>,
+}
+
+/// No defaults.
+pub static NO_HEAD_DEFAULTS: HeadDefaults = HeadDefaults {
+    fields: Vec::new(),
+    rendered: Vec::new(),
+};
+
+impl HeadDefaults {
+    pub fn new(fields: Vec<(HeaderName, HeaderValue)>) -> HeadDefaults {
+        let mut rendered = Vec::new();
+        for (name, value) in &fields {
+            write_field(&mut rendered, name.as_str().as_bytes(), value.as_bytes());
+        }
+        HeadDefaults { fields, rendered }
+    }
+
+    pub fn fields(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.fields
+    }
+
+    fn names_one_of(&self, name: &HeaderName) -> bool {
+        self.fields.iter().any(|(default, _)| default == name)
+    }
+}
+
 /// Appends the head to `out`. Application headers that would contradict the
 /// server's framing (Content-Length, Transfer-Encoding, Connection) are
 /// dropped; `defaults` are added unless the application set the same name.
@@ -56,7 +89,7 @@ pub fn write_head(
     version: Version,
     status: StatusCode,
     headers: &HeaderMap,
-    defaults: &[(HeaderName, HeaderValue)],
+    defaults: &HeadDefaults,
     framing: Framing,
     keep_alive: bool,
 ) {
@@ -69,16 +102,26 @@ pub fn write_head(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    // One pass over the answer's headers notes what the server would
+    // otherwise add (name compares, no hashing).
+    let mut has_date = false;
+    let mut sets_a_default = false;
     for (name, value) in headers {
         if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
             continue;
         }
+        has_date |= name == DATE;
+        sets_a_default |= defaults.names_one_of(name);
         write_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    for (name, value) in defaults {
-        if !headers.contains_key(name) {
-            write_field(out, name.as_str().as_bytes(), value.as_bytes());
+    if sets_a_default {
+        for (name, value) in &defaults.fields {
+            if !headers.contains_key(name) {
+                write_field(out, name.as_str().as_bytes(), value.as_bytes());
+            }
         }
+    } else {
+        out.extend_from_slice(&defaults.rendered);
     }
     match framing {
         Framing::Length(length) => {
@@ -95,7 +138,7 @@ pub fn write_head(
     } else {
         b"connection: close\r\n"
     });
-    if !headers.contains_key(DATE) {
+    if !has_date {
         out.extend_from_slice(b"date: ");
         with_http_date(|date| out.extend_from_slice(date));
         out.extend_from_slice(b"\r\n");
@@ -142,14 +185,12 @@ thread_local! {
 /// Calls `use_date` with the current time as an IMF-fixdate
 /// (`Sun, 06 Nov 1994 08:49:37 GMT`).
 pub fn with_http_date<R>(use_date: impl FnOnce(&[u8]) -> R) -> R {
-    let now = SystemTime::now();
-    let second = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
+    // The coarse wall clock: a second's resolution is all a Date needs.
+    let second = crate::clock::unix_seconds();
     DATE_CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.0 != second {
-            let formatted = httpdate::fmt_http_date(now);
+            let formatted = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(second));
             if formatted.len() == 29 {
                 cache.1.copy_from_slice(formatted.as_bytes());
                 cache.0 = second;
@@ -171,7 +212,15 @@ mod tests {
         keep_alive: bool,
     ) -> String {
         let mut out = Vec::new();
-        write_head(&mut out, version, status, headers, &[], framing, keep_alive);
+        write_head(
+            &mut out,
+            version,
+            status,
+            headers,
+            &NO_HEAD_DEFAULTS,
+            framing,
+            keep_alive,
+        );
         String::from_utf8(out).expect("ASCII head")
     }
 
@@ -250,7 +299,7 @@ mod tests {
             "date",
             HeaderValue::from_static("Tue, 01 Jan 2030 00:00:00 GMT"),
         );
-        let defaults = [
+        let defaults = HeadDefaults::new(vec![
             (
                 HeaderName::from_static("x-frame-options"),
                 HeaderValue::from_static("DENY"),
@@ -259,23 +308,35 @@ mod tests {
                 HeaderName::from_static("x-content-type-options"),
                 HeaderValue::from_static("nosniff"),
             ),
-        ];
-        let mut out = Vec::new();
-        write_head(
-            &mut out,
-            Version::HTTP_11,
-            StatusCode::OK,
-            &headers,
-            &defaults,
-            Framing::Length(0),
-            true,
-        );
-        let text = String::from_utf8(out).expect("ASCII");
+        ]);
+        let written = |headers: &HeaderMap| {
+            let mut out = Vec::new();
+            write_head(
+                &mut out,
+                Version::HTTP_11,
+                StatusCode::OK,
+                headers,
+                &defaults,
+                Framing::Length(0),
+                true,
+            );
+            String::from_utf8(out).expect("ASCII")
+        };
+        let text = written(&headers);
         assert_eq!(text.matches("x-frame-options").count(), 1);
         assert!(text.contains("x-frame-options: SAMEORIGIN\r\n"));
         assert!(text.contains("x-content-type-options: nosniff\r\n"));
         assert_eq!(text.matches("date: ").count(), 1);
         assert!(text.contains("date: Tue, 01 Jan 2030"));
+        // Setting none of them: every default once (the pre-rendered lines).
+        let mut plain = HeaderMap::new();
+        plain.insert("content-type", HeaderValue::from_static("text/plain"));
+        let text = written(&plain);
+        assert!(text.contains("x-frame-options: DENY\r\n"));
+        assert!(text.contains("x-content-type-options: nosniff\r\n"));
+        assert_eq!(text.matches("x-frame-options").count(), 1);
+        assert_eq!(text.matches("date: ").count(), 1);
+        assert!(text.ends_with("\r\n\r\n"));
     }
 
     #[test]
@@ -328,7 +389,9 @@ mod tests {
     fn date_is_an_imf_fixdate_of_now() {
         let text = with_http_date(|date| String::from_utf8(date.to_vec()).expect("ASCII"));
         let parsed = httpdate::parse_http_date(&text).expect("parses back");
-        let age = SystemTime::now().duration_since(parsed).unwrap_or_default();
+        let age = std::time::SystemTime::now()
+            .duration_since(parsed)
+            .unwrap_or_default();
         assert!(age.as_secs() < 2, "{text}");
     }
 }

@@ -11,14 +11,17 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::http::response_head::HeadDefaults;
+
 /// 180 days: the least max-age browsers' preload lists and RFC 6797 practice accept.
 pub const MIN_HSTS_MAX_AGE: u64 = 180 * 24 * 3600;
 
 #[derive(Clone, Debug)]
 pub struct SecurityPolicy {
-    hsts: Option<(HeaderName, HeaderValue)>,
-    /// Added to every answer when absent.
-    headers: Vec<(HeaderName, HeaderValue)>,
+    /// What a secure request's answer gets (HSTS first, when configured) ...
+    secure: HeadDefaults,
+    /// ... and a plain one's (the same, without HSTS).
+    plain: HeadDefaults,
 }
 
 /// The options of `SecurityMiddleware(...)`.
@@ -83,7 +86,9 @@ impl SecurityPolicy {
         if let Some(policy) = &options.content_security_policy {
             headers.push((CONTENT_SECURITY_POLICY, header_value("csp", policy)?));
         }
-        Ok(SecurityPolicy { hsts, headers })
+        let plain = HeadDefaults::new(headers.clone());
+        let secure = HeadDefaults::new(hsts.into_iter().chain(headers).collect());
+        Ok(SecurityPolicy { secure, plain })
     }
 
     /// What `app.run(prod=True)` applies to every answer: `SecurityMiddleware()`'s defaults.
@@ -95,8 +100,8 @@ impl SecurityPolicy {
 
     fn defaults() -> SecurityPolicy {
         SecurityPolicy::new(&SecurityOptions::default()).unwrap_or(SecurityPolicy {
-            hsts: None,
-            headers: Vec::new(),
+            secure: HeadDefaults::new(Vec::new()),
+            plain: HeadDefaults::new(Vec::new()),
         })
     }
 
@@ -108,12 +113,20 @@ impl SecurityPolicy {
     }
 
     /// The headers this policy adds (each only when absent): HSTS only when
-    /// `secure`. The ASGI adapter applies them through this too.
-    pub fn headers_for(&self, secure: bool) -> impl Iterator<Item = &(HeaderName, HeaderValue)> {
-        self.hsts
-            .iter()
-            .filter(move |_| secure)
-            .chain(self.headers.iter())
+    /// `secure`. The server passes these to `write_head` as its defaults
+    /// (written beside the answer's own, never inserted into its map); the
+    /// ASGI adapter applies them through this too.
+    pub fn headers_for(&self, secure: bool) -> &[(HeaderName, HeaderValue)] {
+        self.head_defaults(secure).fields()
+    }
+
+    /// [`SecurityPolicy::headers_for`] as `write_head` takes them.
+    pub fn head_defaults(&self, secure: bool) -> &HeadDefaults {
+        if secure {
+            &self.secure
+        } else {
+            &self.plain
+        }
     }
 }
 

@@ -29,18 +29,18 @@ use super::reading::BodyError;
 use super::shutdown::OpenRequest;
 use super::upgrade;
 use super::{NativeResponse, PendingRequest, Shared};
+use crate::clock::Tick;
 use crate::http::head::{oversized_head, BodyFraming, HeadError, RequestHead};
-use crate::middleware::security::SecurityPolicy;
+use crate::http::proxy::says_https;
 use crate::routing::Resolution;
 
 /// Free space kept in the read buffer before each read of a head under way.
 const READ_RESERVE: usize = 8 * 1024;
-/// An idle connection holds no read buffer: it waits on a read into this
-/// much stack (part of its task's own allocation, so kept small: it is paid
-/// by every connection), enough for the heads of most API clients, and the
-/// heap buffer is allocated once bytes arrive; a longer head takes one more
-/// read. 10,000 idle connections then hold no read buffers (80 MB before).
-const IDLE_PROBE: usize = 512;
+/// An idle connection waits with a read buffer this small (paid by every
+/// idle connection), enough for the heads of most API clients; a longer head
+/// takes one more read, into `READ_RESERVE`. 10,000 idle connections then
+/// hold 5 MB of read buffers (80 MB at 8 KiB each).
+const IDLE_READ: usize = 512;
 /// An idle connection's answer buffer larger than this is given back.
 const IDLE_OUTPUT_KEEP: usize = 4096;
 /// Output held back (while pipelined requests are answered) before it is written anyway.
@@ -97,14 +97,6 @@ pub(super) async fn stopping(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
-/// Resolves `grace` after shutdown has begun.
-async fn stopping_after(stop: &mut watch::Receiver<bool>, grace: Duration) {
-    stopping(stop).await;
-    if !grace.is_zero() {
-        tokio::time::sleep(grace).await;
-    }
-}
-
 /// Serves one connection until either side closes it. Generic over the
 /// stream so tests and benchmarks can drive it through an in-memory pipe.
 pub(crate) async fn serve_connection<S>(
@@ -126,9 +118,10 @@ pub(crate) async fn serve_connection<S>(
         shared: Arc::clone(&shared),
         stop,
         has_requested: false,
+        peer_is_proxy: shared.config.trusted_proxies.contains(peer.ip()),
     };
     // An I/O error means the client is gone: there is nobody left to tell.
-    let _ = connection.run().await;
+    let _ = connection.run(&shared).await;
     if !connection.has_requested {
         shared.stats.unstarted.fetch_sub(1, Ordering::SeqCst);
     }
@@ -147,6 +140,8 @@ pub(super) struct Connection<S> {
     pub(super) stop: watch::Receiver<bool>,
     /// Whether a request head has arrived on this connection.
     has_requested: bool,
+    /// Whether the peer is a trusted proxy (decided once per connection).
+    peer_is_proxy: bool,
 }
 
 /// What arrived where a request head was expected.
@@ -183,7 +178,9 @@ impl Answer {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    async fn run(&mut self) -> io::Result<()> {
+    /// `shared` is `self.shared`, borrowed apart from `self` so that a
+    /// request's bookkeeping can hold it without cloning the `Arc`.
+    async fn run(&mut self, shared: &Shared) -> io::Result<()> {
         let mut first = true;
         loop {
             let head = match self.next_head(first).await? {
@@ -202,10 +199,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             } else {
                 head
             };
-            // Boxed: answering needs a large future (body reading, middleware,
-            // writing) that an idle connection would otherwise carry all the
-            // time. One allocation per request buys ~2 KB less per idle connection.
-            if !Box::pin(self.exchange(head)).await? {
+            // Not boxed: answering's own state is kept small instead (the
+            // rare long paths, a body still arriving, a file, a stream, a
+            // static file, are futures boxed when they happen), so an idle
+            // connection carries little without an allocation per request.
+            if !self.exchange(head, shared).await? {
                 return Box::pin(self.close_gracefully()).await;
             }
         }
@@ -217,18 +215,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             .stats
             .native_errors
             .fetch_add(1, Ordering::Relaxed);
-        let mut refusal = NativeResponse::detail(error.status, error.reason);
-        if self.shared.config.prod {
-            SecurityPolicy::production().apply(&mut refusal.headers, false);
-        }
+        let refusal = NativeResponse::detail(error.status, error.reason);
         // The version is unknown or untrusted: answer as HTTP/1.1 (RFC 9110 §6.2).
-        self.write_answer(Version::HTTP_11, false, refusal, false)
+        self.write_answer(Version::HTTP_11, false, refusal, false, false)
             .await?;
         self.close_gracefully().await
     }
 
     /// Answers one request. Returns whether the connection stays open.
-    async fn exchange(&mut self, head: RequestHead) -> io::Result<bool> {
+    async fn exchange(&mut self, head: RequestHead, shared: &Shared) -> io::Result<bool> {
         self.shared.stats.requests.fetch_add(1, Ordering::Relaxed);
         let version = head.version();
         let is_head_request = head.method() == Method::HEAD;
@@ -237,31 +232,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut keep_alive = head.keep_alive();
         // Open until the whole answer is written (a stream to its end), so a
         // graceful shutdown waits for it.
-        let _open = OpenRequest::enter(&self.shared);
-        // Production mode's security headers; HSTS only for secure requests.
-        let prod = self.shared.config.prod;
-        let secure = prod
-            && self.shared.config.trusted_proxies.is_secure(
-                self.peer.ip(),
+        let _open = OpenRequest::enter(shared);
+        // Production mode's security headers (`write_answer`); HSTS only for
+        // secure requests.
+        let secure = self.shared.config.prod
+            && self.peer_is_proxy
+            && says_https(
                 head.header_values("x-forwarded-proto")
                     .filter_map(|value| std::str::from_utf8(value).ok()),
             );
         // Cloning `None` costs nothing: no built-ins, no work.
-        let mut answer = match self.shared.config.native_middleware.clone() {
-            None => self.answer(head).await?,
+        let answer = match self.shared.config.native_middleware.clone() {
+            None => self.answer(head, shared).await?,
             Some(chain) => {
                 let (run, early) = chain.before(&head, self.peer);
                 let mut answer = match early {
                     Some(response) => Answer::early(response),
-                    None => self.answer(head).await?,
+                    None => self.answer(head, shared).await?,
                 };
                 chain.after(&run, &mut answer.response);
                 answer
             }
         };
-        if prod {
-            SecurityPolicy::production().apply(&mut answer.response.headers, secure);
-        }
         // A body the answer did not need (a 404, a redirect) is skipped if it
         // is small and on its way; otherwise the connection closes after it.
         let unread_body = match (answer.body, framing) {
@@ -278,21 +270,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         };
         keep_alive &= !self.stopping();
         let kept = self
-            .write_answer(version, is_head_request, answer.response, keep_alive)
+            .write_answer(
+                version,
+                is_head_request,
+                answer.response,
+                keep_alive,
+                secure,
+            )
             .await?;
         if !kept {
             return Ok(false);
         }
         if unread_body > 0 {
-            return self.skip_body(unread_body).await;
+            return Box::pin(self.skip_body(unread_body)).await;
         }
         Ok(true)
     }
 
     /// Routes the request and produces its answer: natively, or from the
     /// application after the body is read and the request handed over.
-    async fn answer(&mut self, head: RequestHead) -> io::Result<Answer> {
-        let shared = Arc::clone(&self.shared);
+    async fn answer(&mut self, head: RequestHead, shared: &Shared) -> io::Result<Answer> {
         let config = &shared.config;
         let path = head.path();
         if is_debug_path(path) && !config.catch_all {
@@ -300,14 +297,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 return Ok(Answer::early(native::not_found()));
             }
             if path == "/debug/performance" {
-                return Ok(Answer::early(native::performance_page(&shared)));
+                return Ok(Answer::early(native::performance_page(shared)));
             }
         }
         if path.starts_with(STATIC_PREFIX) && !config.catch_all {
             if let Some(root) = config.static_root.as_ref().filter(|_| !config.prod) {
                 if head.method() == Method::GET || head.method() == Method::HEAD {
                     self.flush().await?;
-                    let response = native::serve_static(root.clone(), head).await;
+                    let response = Box::pin(native::serve_static(root.clone(), head)).await;
                     return Ok(Answer::early(response));
                 }
             }
@@ -340,7 +337,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         // stay native and cost nothing more.
         let (route_id, params, router_answer) = match routed {
             Ok((route_id, params)) => (route_id, params, None),
-            Err(answer) if config.router_answers_to_application => (0, Vec::new(), Some(answer)),
+            Err(answer) if config.router_answers_to_application => {
+                (0, Vec::new(), Some(Box::new(answer)))
+            }
             Err(answer) => return Ok(Answer::early(answer)),
         };
 
@@ -357,9 +356,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let (reply, answer) = oneshot::channel();
         // Latency is kept per route (debug mode only); a router answer passed
         // through middleware has none.
-        let latency =
-            (!config.prod && router_answer.is_none()).then(|| shared.route_latency.load_full());
-        let queued_at = Instant::now().into_std();
+        let latency = (!config.prod && router_answer.is_none())
+            .then(|| (shared.route_latency.load_full(), std::time::Instant::now()));
+        let queued_at = Tick::now();
         let offered = shared.handoff.offer(
             PendingRequest {
                 route_id,
@@ -380,12 +379,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 body: BodyState::Read,
             });
         }
-        let _in_flight = InFlight::enter(&shared);
+        let _in_flight = InFlight::enter(shared);
         self.flush().await?;
         Ok(match answer.await {
             Ok(response) => {
-                if let Some(histogram) = latency.as_ref().and_then(|table| table.get(route_id)) {
-                    histogram.record(queued_at.elapsed());
+                if let Some((table, since)) = latency.as_ref() {
+                    if let Some(histogram) = table.get(route_id) {
+                        histogram.record(since.elapsed());
+                    }
                 }
                 Answer {
                     response,
@@ -418,6 +419,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut worth_parsing = !self.input.is_empty();
         let mut head_deadline = (first || worth_parsing).then(|| now + deadlines.header_read);
         let idle_deadline = now + deadlines.keep_alive;
+        // Bytes of a head arrived: its deadline starts (read from the clock
+        // only if the head is still incomplete, so a head that arrives whole,
+        // the usual case, costs no second clock read).
+        let mut head_begun = false;
         loop {
             if worth_parsing {
                 match RequestHead::parse(&mut self.input, &limits) {
@@ -441,6 +446,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             if idle {
                 self.release_idle_buffers();
             }
+            if head_begun && head_deadline.is_none() {
+                head_deadline = Some(Instant::now() + deadlines.header_read);
+            }
             let deadline = head_deadline.unwrap_or(idle_deadline);
             let read = tokio::select! {
                 read = read_more(&mut self.io, &mut self.input, idle) => read,
@@ -458,27 +466,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 // never sent a request was accepted just before the stop and its
                 // request is on its way: it gets a moment (a restart with
                 // `hyper run --reload` hands the socket on without losing one).
-                _ = stopping_after(
-                    &mut self.stop,
-                    if self.has_requested { Duration::ZERO } else { FIRST_REQUEST_GRACE },
-                ), if idle => return Ok(Incoming::Closed),
+                _ = stopping(&mut self.stop), if idle => {
+                    if self.has_requested {
+                        return Ok(Incoming::Closed);
+                    }
+                    let first = read_more(&mut self.io, &mut self.input, idle);
+                    match tokio::time::timeout(FIRST_REQUEST_GRACE, first).await {
+                        Ok(read) => read,
+                        Err(_) => return Ok(Incoming::Closed),
+                    }
+                }
             };
             match read {
                 Ok(0) | Err(_) => return Ok(Incoming::Closed),
                 // A head ends with a line break: re-parse only when one arrived,
                 // so a client sending a byte at a time costs no parse per byte.
                 Ok(_) => {
-                    head_deadline.get_or_insert_with(|| Instant::now() + deadlines.header_read);
+                    head_begun = true;
                     worth_parsing = memchr::memchr(b'\n', &self.input[before..]).is_some();
                 }
             }
         }
     }
 
-    /// Before waiting on an idle connection: gives back the read buffer
-    /// (see [`IDLE_PROBE`]) and an answer buffer a large answer left behind.
+    /// Before waiting on an idle connection: gives back a read buffer grown
+    /// past [`IDLE_READ`] (a long head, a body) and an answer buffer a large
+    /// answer left behind. A small one is kept and reused: heads and small
+    /// bodies are copied out of it, so it is never shared.
     fn release_idle_buffers(&mut self) {
-        if self.input.capacity() > 0 {
+        if self.input.capacity() > IDLE_READ {
             self.input = BytesMut::new();
         }
         if self.output.capacity() > IDLE_OUTPUT_KEEP {
@@ -543,26 +559,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 }
 
-/// Reads what has arrived into `input`. Idle (nothing buffered), it reads
-/// into a stack buffer and allocates `input` only once bytes are there.
+/// Reads what has arrived into `input`: idle (nothing buffered), into a
+/// small buffer ([`IDLE_READ`]), else with [`READ_RESERVE`] free.
 async fn read_more<S: AsyncRead + Unpin>(
     io: &mut S,
     input: &mut BytesMut,
     idle: bool,
 ) -> io::Result<usize> {
-    if !idle {
-        input.reserve(READ_RESERVE);
-        return io.read_buf(input).await;
-    }
-    let mut probe = [0u8; IDLE_PROBE];
-    let read = io.read(&mut probe).await?;
-    input.reserve(if read < IDLE_PROBE {
-        IDLE_PROBE
-    } else {
-        READ_RESERVE
-    });
-    input.extend_from_slice(&probe[..read]);
-    Ok(read)
+    input.reserve(if idle { IDLE_READ } else { READ_RESERVE });
+    io.read_buf(input).await
 }
 
 /// Writes `data`, giving up when the client takes nothing for `timeout`: a

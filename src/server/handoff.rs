@@ -19,7 +19,9 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Tick;
 
 use parking_lot::Mutex;
 
@@ -63,12 +65,13 @@ pub struct Handoff<T> {
     limits: QueueLimits,
     /// Pushed and not yet started (see [`Handoff::started`]).
     waiting: AtomicUsize,
-    /// Microseconds since `epoch`: when the consumer last started a request,
+    /// A [`Tick`]'s microseconds: when the consumer last started a request,
     /// or when a request arrived to an empty wait (the stall clock's start).
+    /// Coarse ticks: these bounds are tens of milliseconds and more, and the
+    /// clock is read on every request.
     progress_at: AtomicU64,
     /// Microseconds the latest started request had waited.
     last_wait: AtomicU64,
-    epoch: Instant,
 }
 
 impl<T> Handoff<T> {
@@ -97,19 +100,14 @@ impl<T> Handoff<T> {
             waiting: AtomicUsize::new(0),
             progress_at: AtomicU64::new(0),
             last_wait: AtomicU64::new(0),
-            epoch: Instant::now(),
         })
-    }
-
-    fn micros(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.epoch).as_micros() as u64
     }
 
     /// Queues `item` (which arrived at `now`) unless the consumer is
     /// overloaded; gives it back then, to be refused. Nothing waiting means
     /// nothing is refused: there is no shedding below capacity.
-    pub fn offer(&self, item: T, now: Instant) -> Result<(), T> {
-        let now_micros = self.micros(now);
+    pub fn offer(&self, item: T, now: Tick) -> Result<(), T> {
+        let now_micros = now.micros();
         let waiting = self.waiting.load(Ordering::Relaxed);
         if waiting == 0 {
             self.progress_at.store(now_micros, Ordering::Relaxed);
@@ -128,14 +126,23 @@ impl<T> Handoff<T> {
     }
 
     /// The consumer started handling a request queued at `queued_at`.
-    pub fn started(&self, queued_at: Instant) {
-        let now = Instant::now();
+    pub fn started(&self, queued_at: Tick) {
+        self.started_many(1, queued_at);
+    }
+
+    /// The consumer started `count` requests, the latest of them queued at
+    /// `latest_queued_at` (a batch reports once: one clock read, one update).
+    pub fn started_many(&self, count: usize, latest_queued_at: Tick) {
+        if count == 0 {
+            return;
+        }
+        let now = Tick::now();
         self.last_wait.store(
-            now.saturating_duration_since(queued_at).as_micros() as u64,
+            now.since(latest_queued_at).as_micros() as u64,
             Ordering::Relaxed,
         );
-        self.progress_at.store(self.micros(now), Ordering::Relaxed);
-        self.forget(1);
+        self.progress_at.store(now.micros(), Ordering::Relaxed);
+        self.forget(count);
     }
 
     fn forget(&self, count: usize) {
@@ -192,7 +199,7 @@ impl<T> Handoff<T> {
         self.take_unstarted(batch);
         if !batch.is_empty() {
             self.progress_at
-                .store(self.micros(Instant::now()), Ordering::Relaxed);
+                .store(Tick::now().micros(), Ordering::Relaxed);
             self.forget(batch.len());
         }
     }
@@ -344,7 +351,7 @@ mod tests {
     #[test]
     fn refuses_beyond_max_queue_and_accepts_again_once_started() {
         let handoff = Handoff::with_limits(limits(2, 60_000)).expect("eventfd");
-        let now = Instant::now();
+        let now = Tick::now();
         assert!(handoff.offer(1, now).is_ok());
         assert!(handoff.offer(2, now).is_ok());
         assert_eq!(handoff.offer(3, now), Err(3));
@@ -360,7 +367,7 @@ mod tests {
     #[test]
     fn refuses_while_the_consumer_is_stalled_but_never_when_nothing_waits() {
         let handoff = Handoff::with_limits(limits(100, 50)).expect("eventfd");
-        let start = Instant::now();
+        let start = Tick::now();
         assert!(handoff.offer(1, start).is_ok());
         // Nothing started for longer than max_wait while one waits.
         let later = start + Duration::from_millis(80);
@@ -374,8 +381,8 @@ mod tests {
         assert!(handoff.offer(3, later).is_ok());
         assert_eq!(handoff.offer(4, later), Err(4));
         handoff.take_unstarted(&mut batch);
-        handoff.started(Instant::now());
-        assert!(handoff.offer(5, Instant::now()).is_ok());
+        handoff.started(Tick::now());
+        assert!(handoff.offer(5, Tick::now()).is_ok());
     }
 
     #[test]
@@ -383,23 +390,23 @@ mod tests {
         let handoff = Handoff::with_limits(limits(2, 50)).expect("eventfd");
         let mut batch = Vec::new();
         for round in 0..5 {
-            assert!(handoff.offer(round, Instant::now()).is_ok());
-            assert!(handoff.offer(round, Instant::now()).is_ok());
+            assert!(handoff.offer(round, Tick::now()).is_ok());
+            assert!(handoff.offer(round, Tick::now()).is_ok());
             batch.clear();
             handoff.take_batch(&mut batch);
             assert_eq!(handoff.waiting(), 0);
         }
         std::thread::sleep(Duration::from_millis(80));
-        assert!(handoff.offer(9, Instant::now()).is_ok());
+        assert!(handoff.offer(9, Tick::now()).is_ok());
     }
 
     #[test]
     fn discarding_forgets_the_waiting() {
         let handoff = Handoff::with_limits(limits(1, 60_000)).expect("eventfd");
-        assert!(handoff.offer(1, Instant::now()).is_ok());
+        assert!(handoff.offer(1, Tick::now()).is_ok());
         handoff.discard_pending();
         assert_eq!(handoff.waiting(), 0);
-        assert!(handoff.offer(2, Instant::now()).is_ok());
+        assert!(handoff.offer(2, Tick::now()).is_ok());
     }
 
     #[test]

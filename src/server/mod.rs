@@ -10,6 +10,7 @@ pub mod completion;
 mod connection;
 pub mod files;
 pub mod handoff;
+pub mod header_pool;
 mod in_memory;
 pub mod metrics;
 mod native;
@@ -165,10 +166,11 @@ pub struct PendingRequest {
     /// Set when no route serves the request (404, 405, OPTIONS, redirect):
     /// the answer the router would give, for the middleware chain to pass on.
     /// `route_id` means nothing then.
-    pub router_answer: Option<NativeResponse>,
-    /// When it was handed over: the consumer reports it to
+    /// Boxed: rare, and this request is moved several times on its way.
+    pub router_answer: Option<Box<NativeResponse>>,
+    /// When it was handed over (coarse): the consumer reports it to
     /// [`Handoff::started`] when the handler starts.
-    pub queued_at: Instant,
+    pub queued_at: crate::clock::Tick,
 }
 
 /// The application's answer, already validated and serialised.

@@ -60,18 +60,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         let multipart = self.shared.config.spool_every_body || is_multipart(head);
         match framing {
-            BodyFraming::Length(length) => self.read_sized(length, multipart).await,
-            _ => self.read_chunked(limit, multipart).await,
+            // The usual small body: already here. Copied out (as the head is),
+            // so the read buffer stays the connection's own, to be reused.
+            BodyFraming::Length(length) if self.input.len() as u64 >= length => {
+                let body = Bytes::copy_from_slice(&self.input[..length as usize]);
+                self.input.advance(length as usize);
+                Ok(RequestBody::Memory(body))
+            }
+            // Waiting for more: boxed, so the state of a long read is only
+            // allocated when one happens (see `Connection::run`).
+            BodyFraming::Length(length) => Box::pin(self.read_sized(length, multipart)).await,
+            _ => Box::pin(self.read_chunked(limit, multipart)).await,
         }
     }
 
     async fn read_sized(&mut self, length: u64, multipart: bool) -> Result<RequestBody, BodyError> {
-        if self.input.len() as u64 >= length {
-            // The usual small body: already here, shared without a copy.
-            return Ok(RequestBody::Memory(
-                self.input.split_to(length as usize).freeze(),
-            ));
-        }
         let mut sink = BodySink::new(multipart, Some(length))?;
         let mut remaining = length;
         loop {

@@ -137,16 +137,16 @@ impl Lifecycle {
 /// Counts a request as open from its head until the last byte of its
 /// answer (a streamed body to its end) or until its client left: what a
 /// graceful shutdown waits for (`Stats::open_requests`).
-pub(super) struct OpenRequest(Arc<Shared>);
+pub(super) struct OpenRequest<'a>(&'a Shared);
 
-impl OpenRequest {
-    pub(super) fn enter(shared: &Arc<Shared>) -> Self {
+impl<'a> OpenRequest<'a> {
+    pub(super) fn enter(shared: &'a Shared) -> Self {
         shared.stats.open_requests.fetch_add(1, Ordering::SeqCst);
-        OpenRequest(Arc::clone(shared))
+        OpenRequest(shared)
     }
 }
 
-impl Drop for OpenRequest {
+impl Drop for OpenRequest<'_> {
     fn drop(&mut self) {
         self.0.stats.open_requests.fetch_sub(1, Ordering::SeqCst);
     }

@@ -46,7 +46,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Upgrade::Http(head) => Ok(Some(head)),
             Upgrade::Done => Ok(None),
             Upgrade::Refused(refusal) => {
-                self.write_answer(Version::HTTP_11, false, refusal, false)
+                // Production's security headers too, as on every answer.
+                self.write_answer(Version::HTTP_11, false, refusal, false, false)
                     .await?;
                 self.close_gracefully().await?;
                 Ok(None)

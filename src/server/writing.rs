@@ -11,9 +11,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
 use super::connection::{stopping, write_all, Connection, OUTPUT_HIGH_WATER};
+use super::header_pool;
 use super::{NativeResponse, ResponseBody, StreamChunk};
-use crate::http::response_head::{framing_for, write_chunk_start, write_head, Framing, LAST_CHUNK};
+use crate::http::response_head::{
+    framing_for, write_chunk_start, write_head, Framing, LAST_CHUNK, NO_HEAD_DEFAULTS,
+};
 use crate::middleware::compression::StreamEncoder;
+use crate::middleware::security::SecurityPolicy;
 
 /// Bodies up to this size are copied behind the head and written with it
 /// (one write beats a two-part writev for the small answers that dominate).
@@ -27,12 +31,15 @@ const WATCHED_INPUT_LIMIT: usize = 64 * 1024;
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Writes one answer; returns whether the connection may serve another
     /// request after it (false when the body is delimited by closing).
+    /// In production mode every answer gets the security headers it lacks
+    /// (HSTS only when `secure`), written beside its own.
     pub(super) async fn write_answer(
         &mut self,
         version: Version,
         is_head_request: bool,
         response: NativeResponse,
         keep_alive: bool,
+        secure: bool,
     ) -> io::Result<bool> {
         let NativeResponse {
             status,
@@ -40,25 +47,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             body,
         } = response;
         let (framing, send_body) = framing_for(status, is_head_request, body.length(), version);
+        let defaults = if self.shared.config.prod {
+            SecurityPolicy::production().head_defaults(secure)
+        } else {
+            &NO_HEAD_DEFAULTS
+        };
         write_head(
             &mut self.output,
             version,
             status,
             &headers,
-            &[],
+            defaults,
             framing,
             keep_alive,
         );
+        header_pool::give_back(headers);
+        // Small bodies go behind the head; the rest is written by futures
+        // boxed on use, so answering keeps a small state (see `Connection::run`).
         if send_body {
             match body {
                 ResponseBody::Full(None) => {}
-                ResponseBody::Full(Some(bytes)) => self.write_full(bytes).await?,
-                ResponseBody::File { file, remaining } => self.write_file(file, remaining).await?,
+                ResponseBody::Full(Some(bytes)) if bytes.len() <= INLINE_BODY => {
+                    self.output.extend_from_slice(&bytes)
+                }
+                ResponseBody::Full(Some(bytes)) => Box::pin(self.write_large(bytes)).await?,
+                ResponseBody::File { file, remaining } => {
+                    Box::pin(self.write_file(file, remaining)).await?
+                }
                 ResponseBody::Stream(receiver) => {
-                    self.write_stream(receiver, None, framing).await?
+                    Box::pin(self.write_stream(receiver, None, framing)).await?
                 }
                 ResponseBody::EncodedStream { receiver, encoder } => {
-                    self.write_stream(receiver, Some(encoder), framing).await?
+                    Box::pin(self.write_stream(receiver, Some(encoder), framing)).await?
                 }
             }
         }
@@ -69,11 +89,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(keep_alive && framing != Framing::UntilClose)
     }
 
-    async fn write_full(&mut self, bytes: Bytes) -> io::Result<()> {
-        if bytes.len() <= INLINE_BODY {
-            self.output.extend_from_slice(&bytes);
-            return Ok(());
-        }
+    async fn write_large(&mut self, bytes: Bytes) -> io::Result<()> {
         self.flush().await?;
         let timeout = self.shared.config.deadlines.send;
         write_all(&mut self.io, &bytes, timeout).await
