@@ -4,13 +4,14 @@
 //! produces it (streams, with the channel bounding what is queued).
 
 use std::io;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::Version;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
-use super::connection::{stopping, write_all, Connection, OUTPUT_HIGH_WATER};
+use super::connection::{stopping, Connection, OUTPUT_HIGH_WATER};
 use super::header_pool;
 use super::{NativeResponse, ResponseBody, StreamChunk};
 use crate::http::response_head::{
@@ -233,4 +234,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         }
     }
+}
+
+/// Writes `data`, giving up when the client takes nothing for `timeout`: a
+/// client that stops reading must not hold its connection (and a stream's
+/// producer) forever. The timer is only armed when a write has to wait.
+pub(super) async fn write_all<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    mut data: &[u8],
+    timeout: Duration,
+) -> io::Result<()> {
+    while !data.is_empty() {
+        match tokio::time::timeout(timeout, io.write(data)).await {
+            Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(Ok(written)) => data = &data[written..],
+            Ok(Err(error)) => return Err(error),
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client stopped reading",
+                ))
+            }
+        }
+    }
+    Ok(())
 }
