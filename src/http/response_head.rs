@@ -93,15 +93,20 @@ pub fn write_head(
     framing: Framing,
     keep_alive: bool,
 ) {
-    out.extend_from_slice(if version == Version::HTTP_10 {
-        b"HTTP/1.0 "
+    if status == StatusCode::OK && version != Version::HTTP_10 {
+        // Nearly every answer: one copy.
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
-        b"HTTP/1.1 "
-    });
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(if version == Version::HTTP_10 {
+            b"HTTP/1.0 "
+        } else {
+            b"HTTP/1.1 "
+        });
+        out.extend_from_slice(status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     // One pass over the answer's headers notes what the server would
     // otherwise add (name compares, no hashing).
     let mut has_date = false;
@@ -138,12 +143,12 @@ pub fn write_head(
     } else {
         b"connection: close\r\n"
     });
-    if !has_date {
-        out.extend_from_slice(b"date: ");
-        with_http_date(|date| out.extend_from_slice(date));
+    if has_date {
         out.extend_from_slice(b"\r\n");
+    } else {
+        // The date line and the head's end, formatted once a second.
+        with_date_line(|line| out.extend_from_slice(line));
     }
-    out.extend_from_slice(b"\r\n");
 }
 
 fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -176,15 +181,18 @@ pub fn write_chunk_start(out: &mut Vec<u8>, length: usize) {
 /// The last chunk (no trailers).
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
+/// `date: ` + an IMF-fixdate (29 bytes) + the line's and the head's CRLFs.
+const DATE_LINE: usize = 6 + 29 + 4;
+
 thread_local! {
-    /// The formatted date and the second it is for: formatted once a second
-    /// per I/O thread, not once per response.
-    static DATE_CACHE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+    /// The date line (see [`DATE_LINE`]) and the second it is for:
+    /// formatted once a second per I/O thread, not once per response.
+    static DATE_CACHE: RefCell<(u64, [u8; DATE_LINE])> =
+        const { RefCell::new((u64::MAX, *b"date: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n")) };
 }
 
-/// Calls `use_date` with the current time as an IMF-fixdate
-/// (`Sun, 06 Nov 1994 08:49:37 GMT`).
-pub fn with_http_date<R>(use_date: impl FnOnce(&[u8]) -> R) -> R {
+/// Calls `use_line` with `date: <now>\r\n\r\n`.
+fn with_date_line<R>(use_line: impl FnOnce(&[u8]) -> R) -> R {
     // The coarse wall clock: a second's resolution is all a Date needs.
     let second = crate::clock::unix_seconds();
     DATE_CACHE.with(|cache| {
@@ -192,12 +200,18 @@ pub fn with_http_date<R>(use_date: impl FnOnce(&[u8]) -> R) -> R {
         if cache.0 != second {
             let formatted = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(second));
             if formatted.len() == 29 {
-                cache.1.copy_from_slice(formatted.as_bytes());
+                cache.1[6..35].copy_from_slice(formatted.as_bytes());
                 cache.0 = second;
             }
         }
-        use_date(&cache.1)
+        use_line(&cache.1)
     })
+}
+
+/// Calls `use_date` with the current time as an IMF-fixdate
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn with_http_date<R>(use_date: impl FnOnce(&[u8]) -> R) -> R {
+    with_date_line(|line| use_date(&line[6..35]))
 }
 
 #[cfg(test)]
