@@ -130,6 +130,22 @@ def test_echo_text_and_binary(ws_server: RunningServer) -> None:
         assert ws.recv() == big
 
 
+def test_send_awaitable_however_awaited_and_iteration_ends_cleanly(
+    ws_server: RunningServer,
+) -> None:
+    with connect(url(ws_server, "/send-styles")) as ws:
+        sent = [ws.recv(timeout=10) for _ in range(6)]
+        assert sent == ["await", "task", "group", "gather-1", "gather-2", "wait_for"]
+        for pair in (("a", "b"), ("c", "d")):
+            ws.send(pair[0])
+            ws.send(pair[1])
+            assert ws.recv(timeout=10) == "+".join(pair)
+    deadline = time.monotonic() + 10
+    while not httpx.get(f"{ws_server.url}/send-styles-ended").json()["ended"]:
+        assert time.monotonic() < deadline, "async for did not end when the client closed"
+        time.sleep(0.05)
+
+
 def test_typed_path_params_and_upgrade_request(ws_server: RunningServer) -> None:
     headers = {"X-Token": "secret", "Cookie": "session=abc"}
     with connect(url(ws_server, "/room/lobby/42?q=search"), additional_headers=headers) as ws:

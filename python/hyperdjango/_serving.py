@@ -212,7 +212,7 @@ def serve(
             chain = compile_chain(rest, loop, pool, dispatcher.error_response)
     hub = bridge = None
     if app.router.websocket_routes:
-        from .websocket import _Bridge, routes_spec
+        from ._websocket_bridge import _Bridge, routes_spec
 
         hub = _native.WebSocketHub(
             app.router._ws_table, routes_spec(app.router), trusted_proxies=app.trusted_proxies

@@ -3,7 +3,7 @@
 The native server does the protocol (handshake, framing, unmasking, ping/pong,
 close handshake, permessage-deflate, publish/subscribe fan-out); Python sees
 whole messages. Events cross in batches: one eventfd wake-up of the loop
-delivers every message, open and close that is ready (``_Bridge.on_ready``).
+delivers every message, open and close that is ready (``_websocket_bridge``).
 
 >>> @app.websocket("/ws/room/{name}")
 ... async def room(ws, name):
@@ -16,23 +16,51 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextvars
+import collections.abc
 import json
 import logging
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .router import Router
+from typing import Any
 
 __all__ = ["WebSocket", "WebSocketDisconnect", "WebSocketRoute"]
 
 error_logger = logging.getLogger("hyperdjango.error")
 
-_OPEN, _MESSAGE, _CLOSED, _WRITABLE = 0, 1, 2, 3
 _QUEUED, _FULL = 0, 1
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+_Future = asyncio.Future  # per message: the constructor, not loop.create_future()
+
+
+class _Finished(asyncio.Future[None]):
+    """What ``ws.send`` returns when the message is already queued: a
+    finished future, awaited without suspending. It also passes for a
+    coroutine, so ``asyncio.create_task(ws.send(...))`` keeps working."""
+
+    def send(self, value: None) -> None:
+        raise StopIteration
+
+    def throw(self, typ: Any, value: Any = None, traceback: Any = None) -> None:
+        raise typ if value is None else value
+
+    def close(self) -> None:
+        pass
+
+
+collections.abc.Coroutine.register(_Finished)
+_finished_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Finished] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _finished(loop: asyncio.AbstractEventLoop) -> _Finished:
+    """The loop's one finished ``_Finished`` (reused by every send)."""
+    finished = _finished_by_loop.get(loop)
+    if finished is None:
+        finished = _finished_by_loop[loop] = _Finished(loop=loop)
+        finished.set_result(None)
+    return finished
 
 
 class WebSocketDisconnect(Exception):
@@ -99,6 +127,8 @@ class WebSocket:
         "_subprotocol",
         "_inbox",
         "_waiter",
+        "_iterating",
+        "_sent",
         "_writers",
         "_closed",
         "_close_code",
@@ -115,6 +145,8 @@ class WebSocket:
         self._subprotocol: str | None = None
         self._inbox: collections.deque[str | bytes] = collections.deque()
         self._waiter: asyncio.Future[Any] | None = None
+        self._iterating = False  # the waiter is an `async for` step (ends it on close)
+        self._sent = _finished(loop)
         self._writers: list[asyncio.Future[None]] = []
         self._closed = False
         self._close_code = 1006
@@ -161,28 +193,42 @@ class WebSocket:
         Raises ``asyncio.TimeoutError`` after ``timeout`` seconds (the
         connection stays usable) and ``WebSocketDisconnect`` once it is closed.
         """
-        self._accept()
+        waiter = self._next(False)
+        if waiter.done():
+            return waiter.result()
+        try:
+            if timeout is None:
+                return await waiter
+            return await asyncio.wait_for(waiter, timeout)
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
+
+    def _next(self, iterating: bool = True) -> asyncio.Future[Any]:
+        """The next message as a future, already done when one is waiting.
+
+        The per-message path: ``async for`` awaits this future directly (no
+        coroutine per message), and ``_on_message`` resolves it.
+        """
+        if not self._accepted:
+            self._accept()
         if self._holding:
             self._holding = False
             self._channel.consumed()
         if self._inbox:
             self._holding = True
-            return self._inbox.popleft()
+            ready: asyncio.Future[Any] = _Future(loop=self._loop)
+            ready.set_result(self._inbox.popleft())
+            return ready
         if self._closed:
+            if iterating:
+                raise StopAsyncIteration
             raise WebSocketDisconnect(self._close_code, self._close_reason)
-        if self._waiter is not None:
+        if self._waiter is not None and not self._waiter.done():
             raise RuntimeError("another task is already waiting in ws.receive()")
-        waiter = self._loop.create_future()
-        self._waiter = waiter
-        try:
-            if timeout is None:
-                message = await waiter
-            else:
-                message = await asyncio.wait_for(waiter, timeout)
-        finally:
-            self._waiter = None
-        self._holding = True
-        return message
+        waiter = self._waiter = _Future(loop=self._loop)
+        self._iterating = iterating
+        return waiter
 
     async def receive_text(self, timeout: float | None = None) -> str:
         message = await self.receive(timeout)
@@ -203,20 +249,24 @@ class WebSocket:
     def __aiter__(self) -> WebSocket:
         return self
 
-    async def __anext__(self) -> str | bytes:
-        try:
-            return await self.receive()
-        except WebSocketDisconnect:
-            raise StopAsyncIteration from None
+    __anext__ = _next  # `async for` steps await the future itself
 
     # -- sending ---------------------------------------------------------------
 
-    async def send(self, message: str | bytes) -> None:
-        """Send ``message`` (text for ``str``, binary for ``bytes``).
+    def send(self, message: str | bytes) -> Awaitable[None]:
+        """Send ``message`` (text for ``str``, binary for ``bytes``); await the result.
 
         Waits while the client does not read (the connection's queue is full).
         Each message is queued whole, so concurrent sends never interleave.
+        When the queue has room the message is queued at once and the
+        awaitable returned is already finished (no coroutine per message).
         """
+        if self._accepted and not self._closed and not self._local_close:
+            if self._channel.send(message) == _QUEUED:
+                return self._sent
+        return self._send_waiting(message)
+
+    async def _send_waiting(self, message: str | bytes) -> None:
         self._accept()
         while True:
             if self._closed or self._local_close:
@@ -274,6 +324,9 @@ class WebSocket:
     def _on_message(self, message: str | bytes) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
+            # Handed to the handler now (the await returns it as is).
+            self._waiter = None
+            self._holding = True
             waiter.set_result(message)
         else:
             self._inbox.append(message)
@@ -284,7 +337,11 @@ class WebSocket:
             self._close_code, self._close_reason = code, reason
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_exception(WebSocketDisconnect(self._close_code, self._close_reason))
+            self._waiter = None
+            if self._iterating:
+                waiter.set_exception(StopAsyncIteration())
+            else:
+                waiter.set_exception(WebSocketDisconnect(self._close_code, self._close_reason))
         self._on_writable()
 
     def _on_writable(self) -> None:
@@ -330,55 +387,3 @@ def _topic(topic: str) -> str:
     if not isinstance(topic, str) or not topic:
         raise ValueError(f"a topic must be a non-empty str, not {topic!r}")
     return topic
-
-
-class _Bridge:
-    """Runs WebSocket handlers on the server loop and feeds them the native events."""
-
-    def __init__(
-        self, hub: Any, routes: Sequence[WebSocketRoute], loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self.hub = hub
-        self.routes = routes
-        self.loop = loop
-        self.sockets: dict[int, WebSocket] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    def on_ready(self) -> None:
-        sockets = self.sockets
-        for event in self.hub.drain():
-            kind = event[0]
-            if kind == _MESSAGE:
-                socket = sockets.get(event[1])
-                if socket is not None:
-                    socket._on_message(event[2])
-            elif kind == _OPEN:
-                self._open(*event[1:])
-            elif kind == _CLOSED:
-                socket = sockets.pop(event[1], None)
-                if socket is not None:
-                    socket._on_closed(event[2], event[3])
-            elif kind == _WRITABLE:
-                socket = sockets.get(event[1])
-                if socket is not None:
-                    socket._on_writable()
-
-    def _open(
-        self, channel: Any, route_id: int, request: Any, kwargs: dict[str, Any] | None
-    ) -> None:
-        route = self.routes[route_id]
-        socket = WebSocket(channel, request, self.loop)
-        self.sockets[channel.id] = socket
-        coroutine = serve(route, socket, kwargs or {})
-        task = self.loop.create_task(coroutine, context=contextvars.copy_context())
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    def close_all(self) -> None:
-        """Server stopping: the native side closes sockets with 1001; end the handlers."""
-        for task in list(self.tasks):
-            task.cancel()
-
-
-def routes_spec(router: Router) -> list[tuple[Any, ...]]:
-    return [route.native_spec() for route in router.websocket_routes]

@@ -116,6 +116,13 @@ pub async fn run<S>(
         interval
     });
     let mut outgoing = Vec::new();
+    // Kept across turns of the loop: re-creating them each turn would
+    // register and unregister two waiters per turn (several per message).
+    let channel = Arc::clone(&session.channel);
+    let wake = channel.wake.notified();
+    tokio::pin!(wake);
+    let stop_signal = stopping(&mut stop);
+    tokio::pin!(stop_signal);
     loop {
         session.decode(&mut input);
         if session.finished {
@@ -155,9 +162,10 @@ pub async fn run<S>(
                     return session.gone().await;
                 }
             }
-            () = session.channel.wake.notified() => {}
+            () = &mut wake => wake.set(channel.wake.notified()),
             _ = tick(&mut pinger), if !session.close_sent => session.ping(),
-            () = stopping(&mut stop), if !session.close_sent => {
+            // Completes once: then `close_sent` holds and it is never polled again.
+            () = &mut stop_signal, if !session.close_sent => {
                 session.send_close(close_code::GOING_AWAY, "server shutting down");
             }
             () = deadline(session.next_deadline()) => {

@@ -123,6 +123,33 @@ async def concurrent(ws):
     await ws.send("done")
 
 
+@app.websocket("/send-styles")
+async def send_styles(ws):
+    """ws.send's awaitable (usually already finished) works however it is awaited;
+    receive() and `async for` take turns on the same connection."""
+    await ws.send("await")
+    await asyncio.create_task(ws.send("task"))
+    async with asyncio.TaskGroup() as group:
+        group.create_task(ws.send("group"))
+    await asyncio.gather(ws.send("gather-1"), ws.send("gather-2"))
+    await asyncio.wait_for(ws.send("wait_for"), 5)
+    unsent = ws.send_json({"never": "awaited"})  # a coroutine: nothing is sent
+    unsent.close()
+    pending = await ws.receive(timeout=5)
+    async for message in ws:
+        if pending is None:
+            pending = message
+        else:
+            await ws.send(f"{pending}+{message}")
+            pending = None
+    app.state_send_styles_ended = True
+
+
+@app.get("/send-styles-ended")
+async def send_styles_ended(request):
+    return {"ended": getattr(app, "state_send_styles_ended", False)}
+
+
 @app.websocket("/flood")
 async def flood(ws):
     """Sends until the client stops reading; reports how far send() got."""
