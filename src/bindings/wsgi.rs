@@ -33,7 +33,7 @@ use crate::server::{
     Completions, Handoff, NativeResponse, PendingRequest, RequestBody, ResponseBody, Server,
     ServerConfig, SpooledBody,
 };
-use crate::wsgi::intake::{Intake, Taken};
+use crate::wsgi::intake::Intake;
 use crate::wsgi::{environ, Mount};
 
 /// The native server serving one WSGI application.
@@ -184,17 +184,14 @@ impl WsgiServer {
         loop {
             let completions = &self.completions;
             let taken = py.detach(|| self.intake.wait(timeout, || completions.release()));
-            let Some((pending, how)) = taken else {
+            let Some(pending) = taken else {
                 return Ok(None);
             };
-            // A request served in sequence holds its answer back until the
-            // batch is done (one tokio wake-up); a stolen one goes at once.
             // Started: counts for the overload check (503 when the pool falls behind).
             self.handoff.started(pending.queued_at);
-            let flush = how == Taken::Stolen;
-            if !flush {
-                self.completions.hold();
-            }
+            // The answer is held back until the leader's batch is done (one
+            // tokio wake-up per batch; see `crate::wsgi::intake`).
+            self.completions.hold();
             let (server_name, server_port) = self.bound.lock().clone();
             let mount = Mount {
                 script_name: &self.script_name,
@@ -205,8 +202,6 @@ impl WsgiServer {
             let exchange = WsgiExchange {
                 reply: Mutex::new(Some(pending.reply)),
                 completions: Arc::clone(&self.completions),
-                intake: Arc::clone(&self.intake),
-                flush,
             };
             let Some(pairs) = environ(&pending.head, pending.peer, pending.body.len(), &mount)
             else {
@@ -298,9 +293,6 @@ impl WsgiServer {
 pub struct WsgiExchange {
     reply: Mutex<Option<oneshot::Sender<NativeResponse>>>,
     completions: Arc<Completions>,
-    intake: Arc<Intake<PendingRequest>>,
-    /// Deliver at once rather than with the rest of the batch.
-    flush: bool,
 }
 
 impl WsgiExchange {
@@ -309,10 +301,6 @@ impl WsgiExchange {
             return false;
         };
         self.completions.deliver(reply, response);
-        if self.flush {
-            self.completions.release();
-        }
-        self.intake.finished();
         true
     }
 
@@ -344,7 +332,6 @@ impl Drop for WsgiExchange {
         // Never answered (the thread failed): the connection answers 503.
         if self.reply.get_mut().take().is_some() {
             self.completions.release();
-            self.intake.finished();
         }
     }
 }
