@@ -18,6 +18,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use tokio::sync::oneshot;
@@ -34,7 +35,7 @@ use crate::server::{
     ServerConfig, SpooledBody,
 };
 use crate::wsgi::intake::Intake;
-use crate::wsgi::{environ, Mount};
+use crate::wsgi::{environ, Fixed, Key, Mount};
 
 /// The native server serving one WSGI application.
 #[pyclass(
@@ -53,6 +54,10 @@ pub struct WsgiServer {
     bound: Mutex<(String, u16)>,
     intake: Arc<Intake<PendingRequest>>,
     pid_file: Option<std::path::PathBuf>,
+    /// The fixed environ keys as Python strings, made once (in `Fixed::ALL` order).
+    keys: Vec<Py<PyString>>,
+    /// `wsgi.input` of every request without a body (it reads nothing, so one serves all).
+    empty_input: Py<WsgiInput>,
 }
 
 #[pymethods]
@@ -70,6 +75,7 @@ impl WsgiServer {
     #[pyo3(signature = (base_environ, *, host, port, prod, max_body_size, trusted_proxies, script_name=String::new(), worker_threads=None, limits=None, listen_fd=None, supervised=false, shutdown_timeout=30.0, pid_file=None, websockets=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         base_environ: Py<PyDict>,
         host: String,
         port: u16,
@@ -129,6 +135,11 @@ impl WsgiServer {
             server: Mutex::new(None),
             bound: Mutex::new((host, port)),
             pid_file,
+            keys: Fixed::ALL
+                .iter()
+                .map(|fixed| PyString::intern(py, fixed.name()).unbind())
+                .collect(),
+            empty_input: Py::new(py, WsgiInput::new(RequestBody::Memory(Bytes::new()))?)?,
         })
     }
 
@@ -169,6 +180,11 @@ impl WsgiServer {
         *slot = Some(server);
         let bound = (address.ip().to_string(), address.port());
         *self.bound.lock() = bound.clone();
+        // What every request's environ shares (`Fixed::per_server`).
+        let base = self.base_environ.bind(py);
+        base.set_item(intern!(py, "SCRIPT_NAME"), &self.script_name)?;
+        base.set_item(intern!(py, "SERVER_NAME"), &bound.0)?;
+        base.set_item(intern!(py, "SERVER_PORT"), bound.1.to_string())?;
         Ok(bound)
     }
 
@@ -192,11 +208,11 @@ impl WsgiServer {
             // The answer is held back until the leader's batch is done (one
             // tokio wake-up per batch; see `crate::wsgi::intake`).
             self.completions.hold();
-            let (server_name, server_port) = self.bound.lock().clone();
+            let bound = self.bound.lock();
             let mount = Mount {
                 script_name: &self.script_name,
-                server_name: &server_name,
-                server_port,
+                server_name: &bound.0,
+                server_port: bound.1,
                 trusted_proxies: &self.trusted_proxies,
             };
             let exchange = WsgiExchange {
@@ -205,15 +221,28 @@ impl WsgiServer {
             };
             let Some(pairs) = environ(&pending.head, pending.peer, pending.body.len(), &mount)
             else {
+                drop(bound);
                 exchange.deliver(NativeResponse::detail(StatusCode::NOT_FOUND, "Not Found"));
                 continue;
             };
             let dict = self.base_environ.bind(py).copy()?;
             for (key, value) in &pairs {
-                dict.set_item(key.as_str(), value.as_str())?;
+                let key = match key {
+                    Key::Fixed(fixed) if fixed.per_server() => continue,
+                    Key::Fixed(fixed) => self.keys[*fixed as usize].bind(py).clone(),
+                    Key::Header(name) => PyString::new(py, name),
+                };
+                let value = common_value(py, value).unwrap_or_else(|| PyString::new(py, value));
+                dict.set_item(key, value)?;
             }
-            let input = WsgiInput::new(pending.body)?;
-            dict.set_item(pyo3::intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
+            drop(pairs);
+            drop(bound);
+            let input = if pending.body.is_empty() {
+                self.empty_input.bind(py).clone().into_any()
+            } else {
+                Bound::new(py, WsgiInput::new(pending.body)?)?.into_any()
+            };
+            dict.set_item(intern!(py, "wsgi.input"), input)?;
             return Ok(Some((dict, exchange)));
         }
     }
@@ -311,6 +340,24 @@ impl WsgiExchange {
             Err(PyRuntimeError::new_err("this request was already answered"))
         }
     }
+}
+
+/// The values many requests share, as interned strings (no new object each time).
+fn common_value<'py>(py: Python<'py>, value: &str) -> Option<Bound<'py, PyString>> {
+    let interned = match value {
+        "" => intern!(py, ""),
+        "GET" => intern!(py, "GET"),
+        "POST" => intern!(py, "POST"),
+        "HEAD" => intern!(py, "HEAD"),
+        "HTTP/1.1" => intern!(py, "HTTP/1.1"),
+        "HTTP/1.0" => intern!(py, "HTTP/1.0"),
+        "http" => intern!(py, "http"),
+        "https" => intern!(py, "https"),
+        "/" => intern!(py, "/"),
+        "127.0.0.1" => intern!(py, "127.0.0.1"),
+        _ => return None,
+    };
+    Some(interned.clone())
 }
 
 fn head_of(status: u16, headers: &Bound<'_, PyList>) -> PyResult<(StatusCode, HeaderMap)> {

@@ -13,6 +13,7 @@
 
 pub mod intake;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use crate::http::head::RequestHead;
@@ -27,55 +28,148 @@ pub struct Mount<'a> {
     pub trusted_proxies: &'a TrustedProxies,
 }
 
+/// An environ key the server always sets (or sets from a special header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fixed {
+    RequestMethod,
+    ScriptName,
+    PathInfo,
+    QueryString,
+    RawUri,
+    ServerProtocol,
+    ServerName,
+    ServerPort,
+    RemoteAddr,
+    RemotePort,
+    UrlScheme,
+    ContentType,
+    ContentLength,
+}
+
+impl Fixed {
+    pub const ALL: [Fixed; 13] = [
+        Fixed::RequestMethod,
+        Fixed::ScriptName,
+        Fixed::PathInfo,
+        Fixed::QueryString,
+        Fixed::RawUri,
+        Fixed::ServerProtocol,
+        Fixed::ServerName,
+        Fixed::ServerPort,
+        Fixed::RemoteAddr,
+        Fixed::RemotePort,
+        Fixed::UrlScheme,
+        Fixed::ContentType,
+        Fixed::ContentLength,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fixed::RequestMethod => "REQUEST_METHOD",
+            Fixed::ScriptName => "SCRIPT_NAME",
+            Fixed::PathInfo => "PATH_INFO",
+            Fixed::QueryString => "QUERY_STRING",
+            Fixed::RawUri => "RAW_URI",
+            Fixed::ServerProtocol => "SERVER_PROTOCOL",
+            Fixed::ServerName => "SERVER_NAME",
+            Fixed::ServerPort => "SERVER_PORT",
+            Fixed::RemoteAddr => "REMOTE_ADDR",
+            Fixed::RemotePort => "REMOTE_PORT",
+            Fixed::UrlScheme => "wsgi.url_scheme",
+            Fixed::ContentType => "CONTENT_TYPE",
+            Fixed::ContentLength => "CONTENT_LENGTH",
+        }
+    }
+
+    /// The same for every request to one server: a binding may set it once
+    /// in its base environ instead of per request.
+    pub fn per_server(self) -> bool {
+        matches!(
+            self,
+            Fixed::ScriptName | Fixed::ServerName | Fixed::ServerPort
+        )
+    }
+}
+
+/// An environ key: a fixed one, or a request header's `HTTP_*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    Fixed(Fixed),
+    Header(String),
+}
+
+impl Key {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Key::Fixed(fixed) => fixed.name(),
+            Key::Header(name) => name,
+        }
+    }
+}
+
 /// The request's environ as `(key, value)` pairs of text (latin-1 code points
-/// for byte strings, as PEP 3333 requires). `None` when the path is not under
-/// `SCRIPT_NAME` (answered 404).
-pub fn environ(
-    head: &RequestHead,
+/// for byte strings, as PEP 3333 requires), borrowing from the head where it
+/// can. `None` when the path is not under `SCRIPT_NAME` (answered 404).
+pub fn environ<'h>(
+    head: &'h RequestHead,
     peer: SocketAddr,
     body_length: u64,
-    mount: &Mount<'_>,
-) -> Option<Vec<(String, String)>> {
+    mount: &Mount<'h>,
+) -> Option<Vec<(Key, Cow<'h, str>)>> {
     let path = head.path();
     let path_info = path.strip_prefix(mount.script_name)?;
-    let mut pairs: Vec<(String, String)> = Vec::with_capacity(16 + head.header_count());
-    pairs.push(("REQUEST_METHOD".into(), head.method().as_str().to_owned()));
-    pairs.push(("SCRIPT_NAME".into(), mount.script_name.to_owned()));
-    pairs.push(("PATH_INFO".into(), latin1(&percent_decode_bytes(path_info))));
-    pairs.push(("QUERY_STRING".into(), head.query().unwrap_or("").to_owned()));
-    pairs.push(("RAW_URI".into(), head.target().to_owned()));
+    let mut pairs: Vec<(Key, Cow<'h, str>)> = Vec::with_capacity(16 + head.header_count());
+    let mut fixed = |key: Fixed, value: Cow<'h, str>| pairs.push((Key::Fixed(key), value));
+    fixed(Fixed::RequestMethod, Cow::Borrowed(head.method().as_str()));
+    fixed(Fixed::ScriptName, Cow::Borrowed(mount.script_name));
+    let path_info = match percent_decode_bytes(path_info) {
+        // Nothing decoded and ASCII: the same code points.
+        Cow::Borrowed(_) if path_info.is_ascii() => Cow::Borrowed(path_info),
+        decoded => Cow::Owned(latin1(&decoded)),
+    };
+    fixed(Fixed::PathInfo, path_info);
+    fixed(
+        Fixed::QueryString,
+        Cow::Borrowed(head.query().unwrap_or("")),
+    );
+    fixed(Fixed::RawUri, Cow::Borrowed(head.target()));
     let protocol = match head.version() {
         http::Version::HTTP_10 => "HTTP/1.0",
         _ => "HTTP/1.1",
     };
-    pairs.push(("SERVER_PROTOCOL".into(), protocol.to_owned()));
-    pairs.push(("SERVER_NAME".into(), mount.server_name.to_owned()));
-    pairs.push(("SERVER_PORT".into(), mount.server_port.to_string()));
+    fixed(Fixed::ServerProtocol, Cow::Borrowed(protocol));
+    fixed(Fixed::ServerName, Cow::Borrowed(mount.server_name));
+    fixed(Fixed::ServerPort, Cow::Owned(mount.server_port.to_string()));
 
     let forwarded_for = head
         .header_values("x-forwarded-for")
         .filter_map(|value| std::str::from_utf8(value).ok());
     let client = mount.trusted_proxies.client_ip(peer.ip(), forwarded_for);
-    pairs.push(("REMOTE_ADDR".into(), client.to_string()));
-    pairs.push(("REMOTE_PORT".into(), peer.port().to_string()));
+    fixed(Fixed::RemoteAddr, Cow::Owned(client.to_string()));
+    fixed(Fixed::RemotePort, Cow::Owned(peer.port().to_string()));
     let forwarded_proto = head
         .header_values("x-forwarded-proto")
         .filter_map(|value| std::str::from_utf8(value).ok());
     let secure = mount.trusted_proxies.is_secure(peer.ip(), forwarded_proto);
-    pairs.push((
-        "wsgi.url_scheme".into(),
-        if secure { "https" } else { "http" }.into(),
-    ));
+    fixed(
+        Fixed::UrlScheme,
+        Cow::Borrowed(if secure { "https" } else { "http" }),
+    );
 
-    let fixed = pairs.len();
+    let first_header = pairs.len();
     let mut content_length = None;
     for (name, value) in head.headers() {
         if name.contains('_') {
             continue;
         }
-        let value = latin1(value);
+        let value = latin1_text(value);
         if name.eq_ignore_ascii_case("content-type") {
-            set(&mut pairs, fixed, "CONTENT_TYPE".into(), value);
+            set(
+                &mut pairs,
+                first_header,
+                Key::Fixed(Fixed::ContentType),
+                value,
+            );
             continue;
         }
         if name.eq_ignore_ascii_case("content-length") {
@@ -88,33 +182,47 @@ pub fn environ(
             '-' => '_',
             other => other.to_ascii_uppercase(),
         }));
-        match pairs[fixed..]
+        let key = Key::Header(key);
+        match pairs[first_header..]
             .iter_mut()
             .find(|(existing, _)| *existing == key)
         {
             Some((_, joined)) => {
+                let joined = joined.to_mut();
                 joined.push(',');
                 joined.push_str(&value);
             }
             None => pairs.push((key, value)),
         }
     }
+    let content_length_key = Key::Fixed(Fixed::ContentLength);
     match content_length {
-        Some(length) => pairs.push(("CONTENT_LENGTH".into(), length)),
+        Some(length) => pairs.push((content_length_key, length)),
         // Chunked: the body is already whole, so its length is known.
-        None if body_length > 0 => pairs.push(("CONTENT_LENGTH".into(), body_length.to_string())),
+        None if body_length > 0 => {
+            pairs.push((content_length_key, Cow::Owned(body_length.to_string())))
+        }
         None => {}
     }
     Some(pairs)
 }
 
-fn set(pairs: &mut Vec<(String, String)>, from: usize, key: String, value: String) {
+fn set<'h>(pairs: &mut Vec<(Key, Cow<'h, str>)>, from: usize, key: Key, value: Cow<'h, str>) {
     match pairs[from..]
         .iter_mut()
         .find(|(existing, _)| *existing == key)
     {
         Some((_, old)) => *old = value,
         None => pairs.push((key, value)),
+    }
+}
+
+/// A header value as text: borrowed when it is ASCII (the same code points),
+/// else [`latin1`].
+fn latin1_text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.is_ascii() => Cow::Borrowed(text),
+        _ => Cow::Owned(latin1(bytes)),
     }
 }
 
@@ -125,9 +233,9 @@ pub fn latin1(bytes: &[u8]) -> String {
 
 /// `%XX` escapes decoded to bytes; anything malformed is kept as sent
 /// (as Python's `urllib.parse.unquote_to_bytes`).
-pub fn percent_decode_bytes(input: &str) -> std::borrow::Cow<'_, [u8]> {
+pub fn percent_decode_bytes(input: &str) -> Cow<'_, [u8]> {
     if !input.contains('%') {
-        return std::borrow::Cow::Borrowed(input.as_bytes());
+        return Cow::Borrowed(input.as_bytes());
     }
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -145,7 +253,7 @@ pub fn percent_decode_bytes(input: &str) -> std::borrow::Cow<'_, [u8]> {
         out.push(bytes[index]);
         index += 1;
     }
-    std::borrow::Cow::Owned(out)
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -162,6 +270,7 @@ mod tests {
     }
 
     fn environ_of(text: &str, peer: &str, body: u64) -> Vec<(String, String)> {
+        let head = head(text);
         let proxies = TrustedProxies::default();
         let mount = Mount {
             script_name: "",
@@ -169,7 +278,11 @@ mod tests {
             server_port: 8000,
             trusted_proxies: &proxies,
         };
-        environ(&head(text), peer.parse().expect("peer"), body, &mount).expect("mounted")
+        environ(&head, peer.parse().expect("peer"), body, &mount)
+            .expect("mounted")
+            .into_iter()
+            .map(|(key, value)| (key.as_str().to_owned(), value.into_owned()))
+            .collect()
     }
 
     fn get<'e>(pairs: &'e [(String, String)], key: &str) -> Option<&'e str> {
@@ -235,9 +348,16 @@ mod tests {
             trusted_proxies: &proxies,
         };
         let peer = "10.0.0.1:1".parse().expect("peer");
-        let pairs = environ(&head(text), peer, 0, &mount).expect("mounted");
-        assert_eq!(get(&pairs, "SCRIPT_NAME"), Some("/app"));
-        assert_eq!(get(&pairs, "PATH_INFO"), Some("/x"));
+        let chunked = head(text);
+        let pairs = environ(&chunked, peer, 0, &mount).expect("mounted");
+        let value = |key: Fixed| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == Key::Fixed(key))
+                .map(|(_, value)| value.as_ref())
+        };
+        assert_eq!(value(Fixed::ScriptName), Some("/app"));
+        assert_eq!(value(Fixed::PathInfo), Some("/x"));
         let outside = head("GET /other HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(environ(&outside, peer, 0, &mount).is_none());
     }
