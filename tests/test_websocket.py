@@ -550,3 +550,50 @@ def test_graceful_shutdown_closes_sockets_with_1001() -> None:
         assert running.process.wait(15) == 0
     finally:
         running.stop()
+
+
+# -- production mode -------------------------------------------------------------
+
+SECURITY_HEADERS = {
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "strict-origin-when-cross-origin",
+}
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+@pytest.fixture(scope="module")
+def ws_prod_server() -> Iterator[RunningServer]:
+    running = start_server("websockets_app.py", env={"PROD": "1"})
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (upgrade_request("/echo", key="c2hvcnQ="), 400),
+        (upgrade_request("/echo").replace(b"Version: 13", b"Version: 8"), 426),
+        (upgrade_request("/echo", version="HTTP/1.0"), 400),
+        (upgrade_request("/origins", extra="Origin: https://evil.example\r\n"), 403),
+        (upgrade_request("/explicit?deny=1"), 403),
+        (upgrade_request("/nowhere"), 404),
+        (b"GET /echo HTTP/1.1\r\nHost: test\r\n\r\n", 426),
+    ],
+)
+def test_prod_handshake_refusals_carry_the_security_headers(
+    ws_prod_server: RunningServer, request_bytes: bytes, status: int
+) -> None:
+    forwarded = request_bytes.replace(b"\r\n\r\n", b"\r\nX-Forwarded-Proto: https\r\n\r\n", 1)
+    for raw, secure in ((request_bytes, False), (forwarded, True)):
+        with ws_prod_server.connect() as sock:
+            sock.sendall(raw)
+            response = RawReader(sock).read()
+        assert response.status == status
+        for name, value in SECURITY_HEADERS.items():
+            assert response.header(name) == value, (status, name)
+        # HSTS only when a trusted proxy (loopback, by default) says https.
+        assert response.header("strict-transport-security") == (HSTS if secure else None)
+    with connect(url(ws_prod_server, "/echo")) as ws:
+        ws.send("served")
+        assert ws.recv() == "served"

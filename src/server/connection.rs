@@ -32,7 +32,6 @@ use super::writing::write_all;
 use super::{NativeResponse, PendingRequest, Shared};
 use crate::clock::Tick;
 use crate::http::head::{oversized_head, BodyFraming, HeadError, RequestHead};
-use crate::http::proxy::says_https;
 use crate::routing::Resolution;
 
 /// Free space kept in the read buffer before each read of a head under way.
@@ -142,7 +141,7 @@ pub(super) struct Connection<S> {
     /// Whether a request head has arrived on this connection.
     has_requested: bool,
     /// Whether the peer is a trusted proxy (decided once per connection).
-    peer_is_proxy: bool,
+    pub(super) peer_is_proxy: bool,
 }
 
 /// What arrived where a request head was expected.
@@ -234,14 +233,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         // Open until the whole answer is written (a stream to its end), so a
         // graceful shutdown waits for it.
         let _open = OpenRequest::enter(shared);
-        // Production mode's security headers (`write_answer`); HSTS only for
-        // secure requests.
-        let secure = self.shared.config.prod
-            && self.peer_is_proxy
-            && says_https(
-                head.header_values("x-forwarded-proto")
-                    .filter_map(|value| std::str::from_utf8(value).ok()),
-            );
+        let secure = self.secure(&head);
         // Cloning `None` costs nothing: no built-ins, no work. `answer` is
         // boxed: its state is ~1 KB, which an idle connection need not carry.
         let answer = match self.shared.config.native_middleware.clone() {

@@ -42,12 +42,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         &mut self,
         head: RequestHead,
     ) -> io::Result<Option<RequestHead>> {
+        let secure = self.secure(&head);
         match self.upgrade(head).await? {
             Upgrade::Http(head) => Ok(Some(head)),
             Upgrade::Done => Ok(None),
             Upgrade::Refused(refusal) => {
                 // Production's security headers too, as on every answer.
-                self.write_answer(Version::HTTP_11, false, refusal, false, false)
+                self.write_answer(Version::HTTP_11, false, refusal, false, secure)
                     .await?;
                 self.close_gracefully().await?;
                 Ok(None)

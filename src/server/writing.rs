@@ -14,6 +14,8 @@ use tokio::sync::mpsc::{self, error::TryRecvError};
 use super::connection::{stopping, Connection, OUTPUT_HIGH_WATER};
 use super::header_pool;
 use super::{NativeResponse, ResponseBody, StreamChunk};
+use crate::http::head::RequestHead;
+use crate::http::proxy::says_https;
 use crate::http::response_head::{
     framing_for, write_chunk_start, write_head, Framing, LAST_CHUNK, NO_HEAD_DEFAULTS,
 };
@@ -30,6 +32,19 @@ const FILE_CHUNK: u64 = 64 * 1024;
 const WATCHED_INPUT_LIMIT: usize = 64 * 1024;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Whether production mode's answer to `head` gets HSTS (see
+    /// `write_answer`): only for a secure request, which a trusted proxy
+    /// vouches for with `X-Forwarded-Proto: https`.
+    #[inline]
+    pub(super) fn secure(&self, head: &RequestHead) -> bool {
+        self.shared.config.prod
+            && self.peer_is_proxy
+            && says_https(
+                head.header_values("x-forwarded-proto")
+                    .filter_map(|value| std::str::from_utf8(value).ok()),
+            )
+    }
+
     /// Writes one answer; returns whether the connection may serve another
     /// request after it (false when the body is delimited by closing).
     /// In production mode every answer gets the security headers it lacks

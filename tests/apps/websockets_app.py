@@ -216,4 +216,8 @@ async def feed(ws, id):
 app.router.include("/api", api, namespace="api")
 
 if __name__ == "__main__":
-    app.run(host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "0")))
+    app.run(
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", "0")),
+        prod=os.environ.get("PROD") == "1",
+    )
