@@ -6,6 +6,7 @@
 #   3. RSS of the server holding 10,000 idle WebSocket connections.
 # Server on core 1, the native load client (bench/ws_load.rs) on core 0.
 #   BENCH_DURATION=10   seconds per echo measurement
+#   WS_ROUNDS=1         echo rounds, the servers alternated within each (report: medians)
 #   WS_SERVERS="hyperdjango uvicorn granian socketify"
 #   WS_IDLE=10000       connections for fan-out and idle RSS
 #   WS_LOAD_PROFILE=release   cargo profile of the load client (quick builds faster)
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python}
 DURATION=${BENCH_DURATION:-10}
+ROUNDS=${WS_ROUNDS:-1}
 SERVERS=${WS_SERVERS:-"hyperdjango uvicorn granian socketify"}
 IDLE=${WS_IDLE:-10000}
 RESULTS=bench/results
@@ -57,19 +59,33 @@ wait_port() {
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 : > "$WORK/echo.jsonl"
-for server in $SERVERS; do
-    if [ "$server" = socketify ] && [ "$SOCKETIFY" = 0 ]; then
-        echo "socketify: not installable from PyPI here, skipped" >&2
-        continue
-    fi
-    port=$(free_port)
-    (start_server "$server" "$port") > "$WORK/$server.log" 2>&1 &
-    SERVER_PID=$!
-    wait_port "$port"
-    taskset -c 0 "$LOAD" echo "127.0.0.1:$port" /echo 64 2 > /dev/null  # warm-up
-    result=$(taskset -c 0 "$LOAD" echo "127.0.0.1:$port" /echo 64 "$DURATION")
-    echo "$server $result" | tee -a "$WORK/echo.jsonl"
-    cleanup
+# CPU time (ticks) of a process and its children (Granian runs a worker process):
+# the server's CPU per round trip is a steadier figure than round trips/s on a
+# shared machine.
+cpu_ticks() {
+    local total=0 pid
+    for pid in $1 $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+for round in $(seq "$ROUNDS"); do
+    for server in $SERVERS; do
+        if [ "$server" = socketify ] && [ "$SOCKETIFY" = 0 ]; then
+            [ "$round" = 1 ] && echo "socketify: not installable here (needs libuv1), skipped" >&2
+            continue
+        fi
+        port=$(free_port)
+        (start_server "$server" "$port") > "$WORK/$server.log" 2>&1 &
+        SERVER_PID=$!
+        wait_port "$port"
+        taskset -c 0 "$LOAD" echo "127.0.0.1:$port" /echo 64 2 > /dev/null  # warm-up
+        before=$(cpu_ticks "$SERVER_PID")
+        result=$(taskset -c 0 "$LOAD" echo "127.0.0.1:$port" /echo 64 "$DURATION")
+        after=$(cpu_ticks "$SERVER_PID")
+        echo "$round $server $((after - before)) $result" | tee -a "$WORK/echo.jsonl"
+        cleanup
+    done
 done
 
 port=$(free_port)
@@ -93,28 +109,45 @@ echo "fanout $fanout"
 cleanup
 
 "$PYTHON" - "$WORK/echo.jsonl" "$before" "$after" "$IDLE" "$fanout" "$RESULTS" <<'PY'
-import json, sys, time
+import json, os, statistics, sys, time
 lines, before, after, idle, fanout, results = sys.argv[1:]
-echo = {}
+ticks_per_second = int(os.sysconf("SC_CLK_TCK"))
+rounds = {}  # server -> [(round trips/s, server CPU us per round trip)]
 for line in open(lines):
-    name, _, data = line.partition(" ")
-    echo[name] = json.loads(data)["per_second"]
+    _, name, ticks, data = line.split(" ", 3)
+    measured = json.loads(data)
+    cpu_us = int(ticks) / ticks_per_second * 1e6 / max(measured["round_trips"], 1)
+    rounds.setdefault(name, []).append((measured["per_second"], cpu_us))
+echo = {name: statistics.median(rate for rate, _ in runs) for name, runs in rounds.items()}
+cpu = {name: statistics.median(us for _, us in runs) for name, runs in rounds.items()}
 ours = echo.get("hyperdjango", 0)
 fan = json.loads(fanout)
 report = {
     "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     "echo_round_trips_per_second": echo,
     "ratios": {name: round(ours / value, 2) for name, value in echo.items() if value and name != "hyperdjango"},
+    "server_cpu_us_per_round_trip": {name: round(value, 2) for name, value in cpu.items()},
+    "rounds": {name: [{"per_second": rate, "server_cpu_us": round(us, 2)} for rate, us in runs]
+               for name, runs in rounds.items()},
     "fanout_ms": {"subscribers": int(idle), "best": fan["best_ms"], "median": fan["median_ms"]},
     "idle_rss_mb": {"connections": int(idle), "before": round(int(before) / 1024, 1),
                     "after": round(int(after) / 1024, 1),
                     "added_kb_per_connection": round((int(after) - int(before)) / int(idle), 2)},
 }
 json.dump(report, open(f"{results}/websocket.json", "w"), indent=2)
-rows = ["| server | echo round trips/s | hyperdjango ÷ |", "|---|---:|---:|"]
+rows = ["| server | echo round trips/s | hyperdjango ÷ | server CPU µs per round trip | ÷ hyperdjango's |",
+        "|---|---:|---:|---:|---:|"]
 for name, value in sorted(echo.items(), key=lambda item: -item[1]):
     ratio = "—" if name == "hyperdjango" else f"{ours / value:.2f}×"
-    rows.append(f"| {name} | {value:,.0f} | {ratio} |")
+    cost = "—" if name == "hyperdjango" else f"{cpu[name] / cpu['hyperdjango']:.2f}×"
+    rows.append(f"| {name} | {value:,.0f} | {ratio} | {cpu[name]:.2f} | {cost} |")
+if len(rounds.get("hyperdjango", [])) > 1:
+    rows.append("")
+    for index, (rate, us) in enumerate(rounds["hyperdjango"]):
+        peers = ", ".join(f"{name} {ours_rate / runs[index][0]:.2f}× ({runs[index][0]:,.0f})"
+                          for name, runs in rounds.items() if name != "hyperdjango"
+                          for ours_rate in [rate] if index < len(runs))
+        rows.append(f"Round {index + 1}: hyperdjango {rate:,.0f}/s; {peers}")
 text = "\n".join(rows) + (
     f"\n\nFan-out of one message to {idle} subscribers: best {fan['best_ms']:.1f} ms, "
     f"median {fan['median_ms']:.1f} ms.\n"

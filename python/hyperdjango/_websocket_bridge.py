@@ -37,8 +37,16 @@ class _Bridge:
             kind = event[0]
             if kind == _MESSAGE:
                 socket = sockets.get(event[1])
-                if socket is not None:
-                    socket._on_message(event[2])
+                if socket is None:
+                    continue
+                # socket._on_message inlined: this runs once per message.
+                waiter = socket._waiter
+                if waiter is not None and not waiter.done():
+                    socket._waiter = None
+                    socket._holding = True
+                    waiter.set_result(event[2])
+                else:
+                    socket._inbox.append(event[2])
             elif kind == _OPEN:
                 self._open(*event[1:])
             elif kind == _CLOSED:
