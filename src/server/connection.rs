@@ -516,7 +516,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 // never sent a request was accepted just before the stop and its
                 // request is on its way: it gets a moment (a restart with
                 // `hyper run --reload` hands the socket on without losing one).
-                _ = stopping(&mut self.stop), if idle => {
+                // Not while lingering busy (at most BUSY_LINGER): the idle wait
+                // after it sees the stop, and a request served meanwhile is
+                // answered with `connection: close`. Saves a waiter
+                // registered and removed on the stop signal per request.
+                _ = stopping(&mut self.stop), if idle && linger.is_none() => {
                     if self.has_requested {
                         return Ok(Incoming::Closed);
                     }
