@@ -11,6 +11,7 @@ mod connection;
 pub mod files;
 pub mod handoff;
 pub mod header_pool;
+mod heads;
 mod in_memory;
 pub mod metrics;
 mod native;
