@@ -3,8 +3,8 @@
 //! The precise monotonic clock costs ~25 ns a read here (vDSO + `rdtsc`); the
 //! coarse ones (the kernel's last tick, 1–4 ms old) cost ~3 ns. Request
 //! bookkeeping whose bounds are milliseconds or seconds (load shedding's
-//! waits, the `Date` header's second) reads these; deadlines handed to tokio's
-//! timer and measured latencies keep the precise clock.
+//! waits, the `Date` header's second, the deadlines of waits for a request
+//! head) reads these; measured latencies keep the precise clock.
 
 use std::ops::{Add, Sub};
 use std::time::Duration;
@@ -46,6 +46,15 @@ impl Sub<Duration> for Tick {
     fn sub(self, duration: Duration) -> Tick {
         Tick(self.0.saturating_sub(duration.as_micros() as u64))
     }
+}
+
+/// An `Instant` read from the coarse clock (at most a tick off): for
+/// deadlines handed to tokio's timer, which counts whole milliseconds anyway.
+pub fn coarse_instant() -> std::time::Instant {
+    static ORIGIN: std::sync::LazyLock<(std::time::Instant, Tick)> =
+        std::sync::LazyLock::new(|| (std::time::Instant::now(), Tick::now()));
+    let (instant, tick) = *ORIGIN;
+    instant + Tick::now().since(tick)
 }
 
 /// Whole seconds since the Unix epoch, from the coarse wall clock (the
@@ -93,5 +102,13 @@ mod tests {
             before.since(before - Duration::from_millis(5)),
             Duration::from_millis(5)
         );
+        let precise = std::time::Instant::now();
+        let coarse = coarse_instant();
+        let apart = if coarse > precise {
+            coarse - precise
+        } else {
+            precise - coarse
+        };
+        assert!(apart < Duration::from_millis(50), "{apart:?}");
     }
 }

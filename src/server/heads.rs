@@ -63,7 +63,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     ) -> io::Result<Incoming> {
         let limits = self.shared.config.head_limits;
         let deadlines = self.shared.config.deadlines;
-        let now = Instant::now();
+        // Coarse: these deadlines are milliseconds to seconds (src/clock.rs).
+        let now = Instant::from_std(crate::clock::coarse_instant());
         // Pipelined requests may already be buffered.
         let mut worth_parsing = !self.input.is_empty();
         let mut head_deadline = (first || worth_parsing).then(|| now + deadlines.header_read);
