@@ -198,7 +198,7 @@ def test_wsgi_drain_deadline_and_second_sigint_as_hyperapp() -> None:
     try:
         thread = threading.Thread(target=sleep, args=(20,))
         thread.start()
-        time.sleep(0.5)
+        view_is_running(running)
         started = time.monotonic()
         running.process.send_signal(signal.SIGTERM)
         assert running.process.wait(30) == 0
@@ -212,7 +212,7 @@ def test_wsgi_drain_deadline_and_second_sigint_as_hyperapp() -> None:
     try:
         thread = threading.Thread(target=lambda: _ignore_errors(sleep, 20))
         thread.start()
-        time.sleep(0.5)
+        view_is_running(running)
         running.process.send_signal(signal.SIGINT)
         time.sleep(0.5)
         running.process.send_signal(signal.SIGINT)
@@ -220,6 +220,16 @@ def test_wsgi_drain_deadline_and_second_sigint_as_hyperapp() -> None:
         thread.join(30)
     finally:
         running.stop()
+
+
+def view_is_running(running: RunningServer) -> None:
+    """Waits until a /sleep view is running (a fixed pause loses the race on a loaded machine:
+    a signal before the request arrives leaves nothing to drain)."""
+    deadline = time.monotonic() + 20
+    with running.client() as client:
+        while client.get("/sleeping").json()["count"] < 1:
+            assert time.monotonic() < deadline, "the /sleep view never started"
+            time.sleep(0.05)
 
 
 def _ignore_errors(function, *arguments) -> None:  # type: ignore[no-untyped-def]

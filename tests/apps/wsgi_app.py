@@ -9,6 +9,8 @@ import time
 from hyperdjango.wsgi import serve_wsgi
 
 closed = {"count": 0}
+# /sleep views running now (/sleeping), so a test can signal once one is in flight.
+sleeping = {"count": 0}
 lock = threading.Lock()
 
 
@@ -76,9 +78,18 @@ def application(environ, start_response):
             json.dumps({"pid": os.getpid(), "multiprocess": environ["wsgi.multiprocess"]}).encode()
         ]
     if path == "/sleep":
-        time.sleep(float(environ.get("QUERY_STRING") or "1"))
+        with lock:
+            sleeping["count"] += 1
+        try:
+            time.sleep(float(environ.get("QUERY_STRING") or "1"))
+        finally:
+            with lock:
+                sleeping["count"] -= 1
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"slept"]
+    if path == "/sleeping":
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(sleeping).encode()]
     if path == "/closed":
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(closed).encode()]
