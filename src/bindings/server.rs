@@ -6,6 +6,7 @@
 //! `PyIter_Send` (a coroutine that never suspends never becomes an asyncio
 //! Task), and the result serialised here, without a trip through Python.
 
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use super::middleware::PyStage;
 use super::request::{Endpoint, Request};
 use super::response::convert_result;
 use super::router::PyRouteTable;
-use super::shutdown::{self, listen_failure};
+use super::shutdown::{self, listen_failure, Running};
 use super::websocket::PyWebSocketHub;
 use crate::http::proxy::TrustedProxies;
 use crate::middleware::NativeChain;
@@ -291,37 +292,23 @@ impl PyServer {
 
     /// Stops accepting; connections close after their current request.
     fn begin_shutdown(&self) {
-        if let Some(server) = self.server.lock().as_ref() {
-            server.begin_shutdown();
-        }
+        Running(&self.server).begin();
     }
 
     /// Waits (without the GIL) up to `timeout` seconds for connections to end, then stops.
     fn finish_shutdown(&self, py: Python<'_>, timeout: f64) {
-        let server = self.server.lock().take();
-        if let Some(mut server) = server {
-            shutdown::clear_running(server.lifecycle());
-            py.detach(|| server.finish_shutdown(Duration::from_secs_f64(timeout.max(0.0))));
-        }
+        Running(&self.server).finish(py, timeout);
     }
 
     /// True once the drain deadline (`shutdown_timeout` after the shutdown
     /// began) has passed: what is still in flight gets cut.
     fn deadline_passed(&self) -> bool {
-        self.server
-            .lock()
-            .as_ref()
-            .is_some_and(|server| server.lifecycle().deadline_passed())
+        Running(&self.server).deadline_passed()
     }
 
     /// Requests answered by neither a handler nor the server yet.
     fn in_flight(&self) -> usize {
-        self.server.lock().as_ref().map_or(0, |server| {
-            server
-                .stats()
-                .in_flight
-                .load(std::sync::atomic::Ordering::SeqCst)
-        })
+        Running(&self.server).count(|stats| stats.in_flight.load(SeqCst))
     }
 
     /// Requests between their head and the last byte of their answer
@@ -329,11 +316,8 @@ impl PyServer {
     /// on its way (`FIRST_REQUEST_GRACE`): the graceful drain waits for this
     /// to reach zero.
     fn open_requests(&self) -> usize {
-        use std::sync::atomic::Ordering::SeqCst;
-        self.server.lock().as_ref().map_or(0, |server| {
-            let stats = server.stats();
-            stats.open_requests.load(SeqCst) + stats.unstarted.load(SeqCst)
-        })
+        Running(&self.server)
+            .count(|stats| stats.open_requests.load(SeqCst) + stats.unstarted.load(SeqCst))
     }
 
     /// Serves `routes` from now on, in place of the table given at
@@ -368,12 +352,7 @@ impl PyServer {
     /// Open connections: after `begin_shutdown`, those still owed an answer
     /// (idle keep-alive ones close at once), which the drain waits for.
     fn connections(&self) -> usize {
-        self.server.lock().as_ref().map_or(0, |server| {
-            server
-                .stats()
-                .connections
-                .load(std::sync::atomic::Ordering::SeqCst)
-        })
+        Running(&self.server).count(|stats| stats.connections.load(SeqCst))
     }
 
     /// A sync handler is starting on a pool thread: it no longer waits.
@@ -388,12 +367,7 @@ impl PyServer {
 
     /// Begins a graceful shutdown (same as `_server_shutdown()`).
     fn request_shutdown(&self) {
-        match self.server.lock().as_ref() {
-            Some(server) => {
-                server.lifecycle().begin();
-            }
-            None => self.handoff.request_shutdown(),
-        }
+        Running(&self.server).request(&self.handoff);
     }
 }
 
@@ -412,6 +386,12 @@ impl PyServer {
         // Started already (`drain`), unless it waits for the pool; answered
         // here without reaching the pool, it reports its start itself.
         let for_pool = self.waits_for_pool(targets, &pending);
+        let queued_at = pending.queued_at;
+        let report_pool_start = || {
+            if for_pool {
+                self.handoff.started(queued_at);
+            }
+        };
         let router_answer = pending.router_answer.take();
         let target = match (&router_answer, targets.get(pending.route_id)) {
             (Some(_), _) => None,
@@ -430,9 +410,7 @@ impl PyServer {
             // An int Python will not convert (its digit limit, if lowered
             // below the router's): no match, as in Django, never a 500.
             Some(Err(error)) if error.is_instance_of::<PyValueError>(py) => {
-                if for_pool {
-                    self.handoff.started(pending.queued_at);
-                }
+                report_pool_start();
                 let _ = pending.reply.send(NativeResponse::detail(
                     http::StatusCode::NOT_FOUND,
                     "Not Found",
@@ -440,9 +418,7 @@ impl PyServer {
                 return;
             }
             Some(Err(error)) => {
-                if for_pool {
-                    self.handoff.started(pending.queued_at);
-                }
+                report_pool_start();
                 error.print(py);
                 let _ = pending.reply.send(NativeResponse::detail(
                     http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -460,7 +436,6 @@ impl PyServer {
             },
             (true, None, None) => Endpoint::Direct,
         };
-        let queued_at = pending.queued_at;
         let request = Request::new(
             pending,
             kwargs.as_ref().map(|k| k.clone().unbind()),
@@ -470,9 +445,7 @@ impl PyServer {
         let request = match Bound::new(py, request) {
             Ok(request) => request,
             Err(error) => {
-                if for_pool {
-                    self.handoff.started(queued_at);
-                }
+                report_pool_start();
                 error.print(py);
                 return;
             }
@@ -481,9 +454,7 @@ impl PyServer {
         let context = match copy_context(py) {
             Ok(context) => context,
             Err(error) => {
-                if for_pool {
-                    self.handoff.started(queued_at);
-                }
+                report_pool_start();
                 return self.fail(&request, error);
             }
         };

@@ -11,6 +11,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::fd::FromRawFd;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use tokio::sync::oneshot;
 
 use super::response::validated_header;
 use super::server::apply_limits;
-use super::shutdown::{self, listen_failure};
+use super::shutdown::{self, listen_failure, Running};
 use super::stream::{StreamSender, STREAM_QUEUE};
 use super::websocket::PyWebSocketHub;
 use crate::http::proxy::TrustedProxies;
@@ -255,47 +256,31 @@ impl WsgiServer {
 
     /// Begins a graceful shutdown (same as SIGTERM or `_server_shutdown()`).
     fn request_shutdown(&self) {
-        match self.server.lock().as_ref() {
-            Some(server) => {
-                server.lifecycle().begin();
-            }
-            None => self.handoff.request_shutdown(),
-        }
+        Running(&self.server).request(&self.handoff);
         self.intake.wake_all();
     }
 
     /// Stops accepting; connections close after their current request.
     fn begin_shutdown(&self) {
-        if let Some(server) = self.server.lock().as_ref() {
-            server.begin_shutdown();
-        }
+        Running(&self.server).begin();
     }
 
     /// Waits (without the GIL) up to `timeout` seconds for connections to end, then stops.
     fn finish_shutdown(&self, py: Python<'_>, timeout: f64) {
-        let server = self.server.lock().take();
-        if let Some(mut server) = server {
-            shutdown::clear_running(server.lifecycle());
-            py.detach(|| server.finish_shutdown(Duration::from_secs_f64(timeout.max(0.0))));
-        }
+        Running(&self.server).finish(py, timeout);
     }
 
     /// True once the drain deadline (`shutdown_timeout` after the shutdown
     /// began) has passed: what is still in flight gets cut.
     fn deadline_passed(&self) -> bool {
-        self.server
-            .lock()
-            .as_ref()
-            .is_some_and(|server| server.lifecycle().deadline_passed())
+        Running(&self.server).deadline_passed()
     }
 
     /// Requests between their head and the last byte of their answer, plus
     /// connections whose first request may still be on its way, plus open
     /// connections: the graceful drain waits for this to reach zero.
     fn open_work(&self) -> usize {
-        use std::sync::atomic::Ordering::SeqCst;
-        self.server.lock().as_ref().map_or(0, |server| {
-            let stats = server.stats();
+        Running(&self.server).count(|stats| {
             stats.open_requests.load(SeqCst)
                 + stats.unstarted.load(SeqCst)
                 + stats.connections.load(SeqCst)
@@ -304,12 +289,7 @@ impl WsgiServer {
 
     /// Requests not answered yet.
     fn in_flight(&self) -> usize {
-        self.server.lock().as_ref().map_or(0, |server| {
-            server
-                .stats()
-                .in_flight
-                .load(std::sync::atomic::Ordering::SeqCst)
-        })
+        Running(&self.server).count(|stats| stats.in_flight.load(SeqCst))
     }
 }
 
