@@ -1,5 +1,5 @@
-# Shared by bench/run.sh and bench/run_files.sh (sourced): stopping the server
-# under test, and picking free ports. Expects PYTHON and WORK to be set.
+# Shared by the bench/run*.sh scripts (sourced): stopping the server under test,
+# picking free ports, waiting until a server answers. Expects PYTHON and WORK to be set.
 
 SERVER_PID=""
 
@@ -16,3 +16,12 @@ cleanup() {
 trap 'cleanup; rm -rf "$WORK"' EXIT INT TERM
 
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Waits up to 30 s until the server on port $1 answers GET ${2:-/}; fails otherwise.
+wait_ready() {  # port [path]
+    for _ in $(seq 300); do
+        curl -fsS "http://127.0.0.1:$1${2:-/}" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}

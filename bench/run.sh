@@ -71,13 +71,6 @@ CONF
     esac
 }
 
-wait_ready() {  # port
-    for _ in $(seq 200); do
-        curl -fsS "http://127.0.0.1:$1/" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 for round in $(seq "$ROUNDS"); do
 for name in $SERVERS; do

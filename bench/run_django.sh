@@ -76,13 +76,6 @@ cpu_ticks() {  # utime + stime of a process and its children so far, in clock ti
 
 path_of() { case $1 in django-*) echo /hello/ ;; *) echo / ;; esac; }
 
-wait_ready() {  # port path
-    for _ in $(seq 300); do
-        curl -fsS "http://127.0.0.1:$1$2" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 for round in $(seq "$ROUNDS"); do
 for name in $SERVERS; do

@@ -40,13 +40,6 @@ start_server() {  # name port
     esac
 }
 
-wait_ready() {  # port
-    for _ in $(seq 300); do
-        curl -fsS "http://127.0.0.1:$1/" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 for round in $(seq "$ROUNDS"); do
 for name in $SERVERS; do
