@@ -127,6 +127,37 @@ def test_application_exception_is_500(http: httpx.Client) -> None:
     assert "KeyError" in response.text  # debug mode shows the traceback
 
 
+def test_a_body_of_several_items_is_joined(http: httpx.Client) -> None:
+    response = http.get("/joined")
+    assert (response.text, response.headers["content-length"]) == ("one two three", "13")
+
+
+@pytest.mark.parametrize(
+    ("kind", "named"),
+    [
+        ("status-text", "WSGI status must look like '200 OK'"),
+        ("status-type", "WSGI status must be a str"),
+        ("twice", "start_response was already called"),
+        ("header-value", "X-Bad"),
+        ("header-shape", "a WSGI header must be a (name, value) pair of str"),
+        ("body-str", "a WSGI body must be bytes, not str"),
+        ("body-str-tuple", "TypeError"),
+        ("iterator-fails-first", "before the first chunk"),
+        ("no-start", "without calling start_response"),
+    ],
+)
+def test_an_answer_breaking_pep_3333_is_a_500_naming_the_problem(
+    http: httpx.Client, kind: str, named: str
+) -> None:
+    # Whether the native loop answers (a list) or the Python runner (the rest),
+    # a broken answer is the application's error: a 500 with the traceback in
+    # debug mode, and the server keeps serving.
+    response = http.get(f"/bad/{kind}")
+    assert response.status_code == 500, response.text
+    assert named in response.text
+    assert http.get("/").text == "Hello, world!"
+
+
 def test_every_set_cookie_is_kept_and_head_has_no_body(
     http: httpx.Client, wsgi_server: RunningServer
 ) -> None:

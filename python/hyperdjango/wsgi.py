@@ -65,41 +65,6 @@ class FileWrapper:
         return fd, offset
 
 
-class _StartResponse:
-    """``start_response`` for one request (with ``exc_info`` and ``write()``)."""
-
-    __slots__ = ("status", "headers", "sent", "written")
-
-    def __init__(self) -> None:
-        self.status: int | None = None
-        self.headers: list[tuple[str, str]] = []
-        self.sent = False
-        self.written: list[bytes] = []
-
-    def __call__(
-        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
-    ) -> Callable[[bytes], None]:
-        if exc_info:
-            try:
-                if self.sent:
-                    raise exc_info[1].with_traceback(exc_info[2])
-            finally:
-                exc_info = None
-        elif self.status is not None:
-            raise RuntimeError("start_response was already called (pass exc_info to replace it)")
-        code = status.split(" ", 1)[0]
-        if not (len(code) == 3 and code.isdigit()):
-            raise ValueError(f"WSGI status must look like '200 OK', not {status!r}")
-        self.status = int(code)
-        self.headers = list(headers)
-        return self.write
-
-    def write(self, data: bytes) -> None:
-        if self.status is None:
-            raise RuntimeError("write() called before start_response")
-        self.written.append(bytes(data))
-
-
 class WSGIRunner:
     """Runs the application for each request a pool thread takes."""
 
@@ -123,52 +88,41 @@ class WSGIRunner:
             logger.warning("drain deadline passed; cut %d unfinished view(s) with 503", cut)
 
     def serve_forever(self, stop: threading.Event) -> None:
-        server = self.server
+        # The native loop calls the application with a native start_response
+        # and answers a list body itself; finish() and fail() get the rest.
+        serve = self.server.serve
         while not stop.is_set():
-            taken = server.next(0.25)
-            if taken is not None:
-                self.handle(*taken)
+            serve(self.application, self, self.running, 0.25)
 
-    def handle(self, environ: dict[str, Any], exchange: Any) -> None:
-        start = _StartResponse()
-        result: Any = None
-        running = self.running
-        running.add(exchange)
+    def finish(self, environ: dict[str, Any], exchange: Any, start: Any, result: Any) -> None:
+        """Answers any result but a list body (which the native loop sends), then closes it."""
         try:
-            result = self.application(environ, start)
-            if type(result) is list and start.status is not None and not start.written:
-                # The common case (a raw app's [body]): one native call.
-                start.sent = True
-                body = result[0] if len(result) == 1 else b"".join(result)
-                exchange.respond(start.status, start.headers, body)
-                return
             self.send(environ, exchange, start, result)
         except Exception as error:  # noqa: BLE001 - the application failed: 500
             self.fail(environ, exchange, start, error)
         finally:
-            running.discard(exchange)
-            close = None if type(result) is list else getattr(result, "close", None)
+            close = getattr(result, "close", None)
             if close is not None:
                 try:
                     close()
                 except Exception:  # noqa: BLE001
                     logger.exception("close() of the WSGI response failed")
 
-    def send(
-        self, environ: dict[str, Any], exchange: Any, start: _StartResponse, result: Any
-    ) -> None:
+    def send(self, environ: dict[str, Any], exchange: Any, start: Any, result: Any) -> None:
         if isinstance(result, FileWrapper) and not start.written:
             native = result.native_file()
             if native is not None:
                 status, headers = self.head(start)
                 length = _content_length(headers)
                 exchange.send_file(status, headers, native[0], native[1], length)
+                start.sent = True
                 return
         if isinstance(result, (list, tuple)) or getattr(result, "streaming", None) is False:
             # A complete body (a list, or Django's HttpResponse): one write.
             body = b"".join([*start.written, *result])
             status, headers = self.head(start)
             exchange.respond(status, headers, body)
+            start.sent = True
             return
         iterator = iter(result)
         first = next(iterator, None)  # start_response may be called on the first step
@@ -176,11 +130,16 @@ class WSGIRunner:
         length = _content_length(headers)
         if first is None:
             exchange.respond(status, headers, b"".join(start.written))
+            start.sent = True
             return
-        sender = exchange.start_stream(status, headers) if length is None else None
-        if sender is None:  # a declared length: gather it (the framing it promises)
-            exchange.respond(status, headers, b"".join([*start.written, first, *iterator]))
+        if length is not None:  # a declared length: gather it (the framing it promises)
+            body = b"".join([*start.written, first, *iterator])
+            status, headers = self.head(start)  # exc_info may have replaced it meanwhile
+            exchange.respond(status, headers, body)
+            start.sent = True
             return
+        sender = exchange.start_stream(status, headers)
+        start.sent = True  # the head is out: a later failure can only cut the connection
         try:
             for chunk in (*start.written, first):
                 _push(sender, chunk)
@@ -194,15 +153,12 @@ class WSGIRunner:
         finally:
             sender.close()
 
-    def head(self, start: _StartResponse) -> tuple[int, list[tuple[str, str]]]:
+    def head(self, start: Any) -> tuple[int, list[tuple[str, str]]]:
         if start.status is None:
             raise RuntimeError("the WSGI application returned without calling start_response")
-        start.sent = True
         return start.status, start.headers
 
-    def fail(
-        self, environ: dict[str, Any], exchange: Any, start: _StartResponse, error: Exception
-    ) -> None:
+    def fail(self, environ: dict[str, Any], exchange: Any, start: Any, error: Exception) -> None:
         print(
             "".join(traceback.format_exception(type(error), error, error.__traceback__)),
             file=environ.get("wsgi.errors", sys.stderr),

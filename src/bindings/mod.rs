@@ -13,6 +13,7 @@ mod shutdown;
 mod stream;
 mod websocket;
 mod wsgi;
+mod wsgi_call;
 
 use pyo3::prelude::*;
 
@@ -34,6 +35,7 @@ pub fn native_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<wsgi::WsgiServer>()?;
     module.add_class::<wsgi::WsgiExchange>()?;
     module.add_class::<wsgi::WsgiInput>()?;
+    module.add_class::<wsgi_call::StartResponse>()?;
     module.add_function(wrap_pyfunction!(shutdown::_server_shutdown, module)?)?;
     module.add_class::<websocket::PyWebSocketHub>()?;
     module.add_class::<websocket::PyChannel>()?;

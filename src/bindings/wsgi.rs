@@ -18,10 +18,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString};
 use tokio::sync::oneshot;
 
 use super::response::validated_header;
@@ -29,6 +29,7 @@ use super::server::apply_limits;
 use super::shutdown::{self, listen_failure, Running};
 use super::stream::{StreamSender, STREAM_QUEUE};
 use super::websocket::PyWebSocketHub;
+use super::wsgi_call;
 use crate::http::proxy::TrustedProxies;
 use crate::routing::RouteTable;
 use crate::server::{
@@ -36,7 +37,7 @@ use crate::server::{
     ServerConfig, SpooledBody,
 };
 use crate::wsgi::intake::Intake;
-use crate::wsgi::{environ, Fixed, Key, Mount};
+use crate::wsgi::{environ, Fixed, Key, Mount, KNOWN_HEADERS};
 
 /// The native server serving one WSGI application.
 #[pyclass(
@@ -52,11 +53,14 @@ pub struct WsgiServer {
     script_name: String,
     base_environ: Py<PyDict>,
     server: Mutex<Option<Server>>,
-    bound: Mutex<(String, u16)>,
+    /// The bound host and port, and the port as text (for the environ).
+    bound: Mutex<(String, u16, String)>,
     intake: Arc<Intake<PendingRequest>>,
     pid_file: Option<std::path::PathBuf>,
     /// The fixed environ keys as Python strings, made once (in `Fixed::ALL` order).
     keys: Vec<Py<PyString>>,
+    /// The environ keys of `KNOWN_HEADERS`, made once.
+    known_keys: Vec<Py<PyString>>,
     /// `wsgi.input` of every request without a body (it reads nothing, so one serves all).
     empty_input: Py<WsgiInput>,
 }
@@ -134,11 +138,15 @@ impl WsgiServer {
             script_name,
             base_environ,
             server: Mutex::new(None),
-            bound: Mutex::new((host, port)),
+            bound: Mutex::new((host, port, port.to_string())),
             pid_file,
             keys: Fixed::ALL
                 .iter()
                 .map(|fixed| PyString::intern(py, fixed.name()).unbind())
+                .collect(),
+            known_keys: KNOWN_HEADERS
+                .iter()
+                .map(|(_, key)| PyString::intern(py, key).unbind())
                 .collect(),
             empty_input: Py::new(py, WsgiInput::new(RequestBody::Memory(Bytes::new()))?)?,
         })
@@ -180,7 +188,7 @@ impl WsgiServer {
         shutdown::set_running(server.lifecycle());
         *slot = Some(server);
         let bound = (address.ip().to_string(), address.port());
-        *self.bound.lock() = bound.clone();
+        *self.bound.lock() = (bound.0.clone(), bound.1, bound.1.to_string());
         // What every request's environ shares (`Fixed::per_server`).
         let base = self.base_environ.bind(py);
         base.set_item(intern!(py, "SCRIPT_NAME"), &self.script_name)?;
@@ -213,7 +221,7 @@ impl WsgiServer {
             let mount = Mount {
                 script_name: &self.script_name,
                 server_name: &bound.0,
-                server_port: bound.1,
+                server_port: &bound.2,
                 trusted_proxies: &self.trusted_proxies,
             };
             let exchange = WsgiExchange {
@@ -231,6 +239,7 @@ impl WsgiServer {
                 let key = match key {
                     Key::Fixed(fixed) if fixed.per_server() => continue,
                     Key::Fixed(fixed) => self.keys[*fixed as usize].bind(py).clone(),
+                    Key::Known(index) => self.known_keys[*index as usize].bind(py).clone(),
                     Key::Header(name) => PyString::new(py, name),
                 };
                 let value = common_value(py, value).unwrap_or_else(|| PyString::new(py, value));
@@ -246,6 +255,28 @@ impl WsgiServer {
             dict.set_item(intern!(py, "wsgi.input"), input)?;
             return Ok(Some((dict, exchange)));
         }
+    }
+
+    /// Serves requests on this thread until a wait of `timeout` seconds finds
+    /// none (or the server stops): each is answered by `wsgi_call::answer`,
+    /// with `runner.finish`/`runner.fail` for all but a list body; `running`
+    /// (a set) holds the exchanges whose view is running, for the drain's cut.
+    fn serve(
+        &self,
+        py: Python<'_>,
+        application: &Bound<'_, PyAny>,
+        runner: &Bound<'_, PyAny>,
+        running: &Bound<'_, PySet>,
+        timeout: f64,
+    ) -> PyResult<()> {
+        while let Some((environ, exchange)) = self.next(py, timeout)? {
+            let exchange = Bound::new(py, exchange)?;
+            running.add(&exchange)?;
+            let answered = wsgi_call::answer(runner, application, &environ, &exchange);
+            running.discard(&exchange)?;
+            answered?;
+        }
+        Ok(())
     }
 
     /// True once SIGTERM/SIGINT (or `request_shutdown`) asked the server to stop.
@@ -313,6 +344,21 @@ impl WsgiExchange {
         true
     }
 
+    /// Answers with a complete body: `respond` for the native caller.
+    pub(super) fn respond_bytes(
+        &self,
+        status: u16,
+        headers: &Bound<'_, PyList>,
+        body: &[u8],
+    ) -> PyResult<()> {
+        let (status, headers) = head_of(status, headers)?;
+        self.answer(NativeResponse {
+            status,
+            headers,
+            body: ResponseBody::full(Bytes::copy_from_slice(body)),
+        })
+    }
+
     fn answer(&self, response: NativeResponse) -> PyResult<()> {
         if self.deliver(response) {
             Ok(())
@@ -347,7 +393,15 @@ fn head_of(status: u16, headers: &Bound<'_, PyList>) -> PyResult<(StatusCode, He
         .ok_or_else(|| PyValueError::new_err(format!("invalid response status {status}")))?;
     let mut map = HeaderMap::with_capacity(headers.len());
     for pair in headers.iter() {
-        let (name, value): (Bound<'_, PyString>, Bound<'_, PyString>) = pair.extract()?;
+        let (name, value): (Bound<'_, PyString>, Bound<'_, PyString>) =
+            pair.extract().map_err(|_| {
+                let shown = pair
+                    .repr()
+                    .map_or_else(|_| "?".into(), |repr| repr.to_string());
+                PyTypeError::new_err(format!(
+                    "a WSGI header must be a (name, value) pair of str, not {shown}"
+                ))
+            })?;
         let (name, value) = validated_header(name.to_str()?, value.to_str()?)?;
         map.append(name, value);
     }
@@ -372,12 +426,7 @@ impl WsgiExchange {
         headers: &Bound<'_, PyList>,
         body: &Bound<'_, PyBytes>,
     ) -> PyResult<()> {
-        let (status, headers) = head_of(status, headers)?;
-        self.answer(NativeResponse {
-            status,
-            headers,
-            body: ResponseBody::full(Bytes::copy_from_slice(body.as_bytes())),
-        })
+        self.respond_bytes(status, headers, body.as_bytes())
     }
 
     /// Sends the head now; the body follows through the returned sender, chunk by chunk.

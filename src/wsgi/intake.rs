@@ -98,7 +98,8 @@ impl<T> Intake<T> {
     /// batch is done, a follower when it takes over or finds the leader stuck.
     pub fn wait(&self, timeout: Duration, flush: impl Fn()) -> Option<T> {
         let me = thread::current().id();
-        let deadline = Instant::now() + timeout;
+        // Coarse: a wait of a quarter second may end a tick early (no clock read per request).
+        let deadline = crate::clock::coarse_instant() + timeout;
         let mut state = self.state.lock();
         if state.leader == Some(me) {
             // Back from a view.

@@ -24,7 +24,8 @@ pub struct Mount<'a> {
     /// `SCRIPT_NAME`: the prefix the application is mounted under ("" for the root).
     pub script_name: &'a str,
     pub server_name: &'a str,
-    pub server_port: u16,
+    /// The port as text (formatted once per server, not per request).
+    pub server_port: &'a str,
     pub trusted_proxies: &'a TrustedProxies,
 }
 
@@ -95,13 +96,75 @@ impl Fixed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Key {
     Fixed(Fixed),
+    /// A common request header: `KNOWN_HEADERS[index]` (its key made once per server).
+    Known(u8),
     Header(String),
+}
+
+/// Request headers most requests carry, with their environ keys: the binding
+/// makes these keys once instead of a new string per request.
+pub const KNOWN_HEADERS: [(&str, &str); 16] = [
+    ("host", "HTTP_HOST"),
+    ("user-agent", "HTTP_USER_AGENT"),
+    ("accept", "HTTP_ACCEPT"),
+    ("accept-encoding", "HTTP_ACCEPT_ENCODING"),
+    ("accept-language", "HTTP_ACCEPT_LANGUAGE"),
+    ("connection", "HTTP_CONNECTION"),
+    ("cookie", "HTTP_COOKIE"),
+    ("referer", "HTTP_REFERER"),
+    ("origin", "HTTP_ORIGIN"),
+    ("cache-control", "HTTP_CACHE_CONTROL"),
+    ("authorization", "HTTP_AUTHORIZATION"),
+    ("if-none-match", "HTTP_IF_NONE_MATCH"),
+    ("if-modified-since", "HTTP_IF_MODIFIED_SINCE"),
+    ("x-forwarded-for", "HTTP_X_FORWARDED_FOR"),
+    ("x-forwarded-proto", "HTTP_X_FORWARDED_PROTO"),
+    ("x-requested-with", "HTTP_X_REQUESTED_WITH"),
+];
+
+/// `n` in decimal, without the formatting machinery (it runs per request).
+fn decimal(n: u64) -> String {
+    let mut text = String::with_capacity(5);
+    push_decimal(&mut text, n);
+    text
+}
+
+fn push_decimal(text: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    text.extend(digits[start..].iter().map(|&digit| digit as char));
+}
+
+/// An address as `REMOTE_ADDR` text (IPv4 without the formatting machinery).
+fn ip_text(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut text = String::with_capacity(15);
+            for (index, octet) in v4.octets().into_iter().enumerate() {
+                if index > 0 {
+                    text.push('.');
+                }
+                push_decimal(&mut text, octet.into());
+            }
+            text
+        }
+        other => other.to_string(),
+    }
 }
 
 impl Key {
     pub fn as_str(&self) -> &str {
         match self {
             Key::Fixed(fixed) => fixed.name(),
+            Key::Known(index) => KNOWN_HEADERS[*index as usize].1,
             Key::Header(name) => name,
         }
     }
@@ -139,14 +202,14 @@ pub fn environ<'h>(
     };
     fixed(Fixed::ServerProtocol, Cow::Borrowed(protocol));
     fixed(Fixed::ServerName, Cow::Borrowed(mount.server_name));
-    fixed(Fixed::ServerPort, Cow::Owned(mount.server_port.to_string()));
+    fixed(Fixed::ServerPort, Cow::Borrowed(mount.server_port));
 
     let forwarded_for = head
         .header_values("x-forwarded-for")
         .filter_map(|value| std::str::from_utf8(value).ok());
     let client = mount.trusted_proxies.client_ip(peer.ip(), forwarded_for);
-    fixed(Fixed::RemoteAddr, Cow::Owned(client.to_string()));
-    fixed(Fixed::RemotePort, Cow::Owned(peer.port().to_string()));
+    fixed(Fixed::RemoteAddr, Cow::Owned(ip_text(client)));
+    fixed(Fixed::RemotePort, Cow::Owned(decimal(peer.port().into())));
     let forwarded_proto = head
         .header_values("x-forwarded-proto")
         .filter_map(|value| std::str::from_utf8(value).ok());
@@ -176,13 +239,21 @@ pub fn environ<'h>(
             content_length = Some(value);
             continue;
         }
-        let mut key = String::with_capacity(5 + name.len());
-        key.push_str("HTTP_");
-        key.extend(name.chars().map(|character| match character {
-            '-' => '_',
-            other => other.to_ascii_uppercase(),
-        }));
-        let key = Key::Header(key);
+        let key = match KNOWN_HEADERS
+            .iter()
+            .position(|(known, _)| known.eq_ignore_ascii_case(name))
+        {
+            Some(index) => Key::Known(index as u8),
+            None => {
+                let mut key = String::with_capacity(5 + name.len());
+                key.push_str("HTTP_");
+                key.extend(name.chars().map(|character| match character {
+                    '-' => '_',
+                    other => other.to_ascii_uppercase(),
+                }));
+                Key::Header(key)
+            }
+        };
         match pairs[first_header..]
             .iter_mut()
             .find(|(existing, _)| *existing == key)
@@ -259,8 +330,43 @@ pub fn percent_decode_bytes(input: &str) -> Cow<'_, [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::http::head::HeadLimits;
     use bytes::BytesMut;
+
+    #[test]
+    fn numbers_and_addresses_as_text() {
+        for n in [0u64, 7, 10, 255, 8000, 65535, u64::MAX] {
+            assert_eq!(decimal(n), n.to_string());
+        }
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.200.3.45",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let parsed: std::net::IpAddr = ip.parse().expect("address");
+            assert_eq!(ip_text(parsed), parsed.to_string());
+        }
+    }
+
+    #[test]
+    fn known_header_keys_match_the_general_rule() {
+        let text = "GET / HTTP/1.1\r\nHOST: a\r\nUser-Agent: b\r\nX-Forwarded-Proto: c\r\nX-Other-Thing: d\r\n\r\n";
+        let pairs = environ_of(text, "127.0.0.1:5", 0);
+        assert_eq!(get(&pairs, "HTTP_HOST"), Some("a"));
+        assert_eq!(get(&pairs, "HTTP_USER_AGENT"), Some("b"));
+        assert_eq!(get(&pairs, "HTTP_X_FORWARDED_PROTO"), Some("c"));
+        assert_eq!(get(&pairs, "HTTP_X_OTHER_THING"), Some("d"));
+        for (name, key) in KNOWN_HEADERS {
+            assert_eq!(
+                key,
+                format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"))
+            );
+        }
+    }
 
     fn head(text: &str) -> RequestHead {
         let mut buffer = BytesMut::from(text.as_bytes());
@@ -275,7 +381,7 @@ mod tests {
         let mount = Mount {
             script_name: "",
             server_name: "127.0.0.1",
-            server_port: 8000,
+            server_port: "8000",
             trusted_proxies: &proxies,
         };
         environ(&head, peer.parse().expect("peer"), body, &mount)
@@ -344,7 +450,7 @@ mod tests {
         let mount = Mount {
             script_name: "/app",
             server_name: "h",
-            server_port: 1,
+            server_port: "1",
             trusted_proxies: &proxies,
         };
         let peer = "10.0.0.1:1".parse().expect("peer");

@@ -103,12 +103,49 @@ def application(environ, start_response):
             ],
         )
         return Closing([b"two cookies"])
+    if path.startswith("/bad/"):
+        return bad_answer(path.removeprefix("/bad/"), start_response)
+    if path == "/joined":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"one ", b"two ", b"", b"three"]
     if path == "/file":
         handle = open(__file__, "rb")
         start_response("200 OK", [("Content-Type", "text/x-python")])
         return environ["wsgi.file_wrapper"](handle, 8192)
     start_response("404 Not Found", [("Content-Type", "text/plain")])
     return [b"nope"]
+
+
+class Failing:
+    def __iter__(self):
+        raise RuntimeError("failed before the first chunk")
+
+
+def bad_answer(kind, start_response):
+    """Applications that break PEP 3333 in one way each: every one is a 500."""
+    if kind == "status-text":
+        start_response("OK", [])
+    elif kind == "status-type":
+        start_response(200, [])
+    elif kind == "twice":
+        start_response("200 OK", [])
+        start_response("200 OK", [])
+    elif kind == "header-value":
+        start_response("200 OK", [("X-Bad", "a\r\nInjected: yes")])
+    elif kind == "header-shape":
+        start_response("200 OK", [("X-Only-A-Name",)])
+    elif kind == "body-str":
+        start_response("200 OK", [])
+        return ["text is not bytes"]
+    elif kind == "body-str-tuple":
+        start_response("200 OK", [])
+        return ("text is not bytes",)
+    elif kind == "iterator-fails-first":
+        start_response("200 OK", [])
+        return Failing()
+    elif kind == "no-start":
+        return [b"no start_response"]
+    return [b"unreachable"]
 
 
 if __name__ == "__main__":
