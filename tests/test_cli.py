@@ -186,6 +186,20 @@ def test_run_rejects_a_bad_port_in_one_line(project: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("verb", ["run", "start", "restart"])
+def test_a_bad_event_loop_choice_is_one_line(project: Path, verb: str) -> None:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "HYPERDJANGO_LOOP": "tornado"}
+    result = subprocess.run(
+        [*HYPER, verb, "--app", "app:app", "--port", str(free_port())],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=environment,
+    )
+    assert_one_line_error(result, "HYPERDJANGO_LOOP must be one of auto, uvloop, asyncio")
+
+
 @pytest.mark.parametrize(
     "verb",
     [

@@ -28,11 +28,20 @@ from conftest import RawReader, RunningServer, recv_all, start_server
 KEY = base64.b64encode(os.urandom(16)).decode()
 
 
-@pytest.fixture(scope="module")
-def ws_server() -> Iterator[RunningServer]:
-    running = start_server("websockets_app.py")
+@pytest.fixture(scope="module", params=["uvloop", "asyncio"])
+def ws_server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+    """The app on each event loop HYPERDJANGO_LOOP offers: every test runs on both."""
+    running = start_server("websockets_app.py", env={"HYPERDJANGO_LOOP": request.param})
+    running.loop = request.param  # type: ignore[attr-defined]
     yield running
     running.stop()
+
+
+def test_served_on_the_chosen_event_loop(ws_server: RunningServer) -> None:
+    chosen = ws_server.loop  # type: ignore[attr-defined]
+    assert any(f"{chosen} loop;" in line for line in ws_server.output), ws_server.output
+    module = httpx.get(f"{ws_server.url}/loop", timeout=10).json()["module"]
+    assert module.split(".")[0] == chosen
 
 
 def url(server: RunningServer, path: str) -> str:

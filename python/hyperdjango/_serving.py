@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from . import _hyperdjango_native as _native
 from . import _reload_serving, streaming
 from .debug import error_page
+from .eventloop import loop_name, new_event_loop
 from .exceptions import HTTPException
 from .lifecycle import DaemonThreadPool, ListenError, PidFile, drain, run_hooks
 from .limits import ServerLimits
@@ -195,7 +196,7 @@ def serve(
         _allow_descriptors(limits.max_connections)
     if in_memory is None and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    loop = asyncio.new_event_loop()
+    loop = new_event_loop()  # uvloop's when installed (hyperdjango/eventloop.py)
     asyncio.set_event_loop(loop)
     pool = DaemonThreadPool(app.sync_workers, "hyperdjango-sync")
     dispatcher = Dispatcher(loop, pool, prod)
@@ -277,7 +278,8 @@ def serve(
             mode = "production" if prod else "debug"
             print(
                 f"hyperdjango: serving {app.name!r} on {_display_address(bound_host, bound_port)} "
-                f"({mode} mode, {len(app.router.routes)} routes; Ctrl+C to stop)",
+                f"({mode} mode, {len(app.router.routes)} routes, {loop_name(loop)} loop; "
+                "Ctrl+C to stop)",
                 flush=True,
             )
             served = True

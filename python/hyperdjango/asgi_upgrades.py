@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from . import _hyperdjango_native as _native
+from .eventloop import new_event_loop
 
 __all__ = ["UpgradeBridge"]
 
@@ -70,7 +71,7 @@ class UpgradeBridge:
         spec: tuple[Any, ...] = ([], [], MAX_MESSAGE, None, 20.0, True, 5.0, MAX_QUEUE, [])
         self.hub = _native.WebSocketHub(table, [spec], trusted_proxies=list(trusted_proxies))
         self.connections: dict[int, _Connection] = {}
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop()
         self.thread = threading.Thread(target=self._run, name="hyperdjango-websockets", daemon=True)
 
     def start(self, server_address: tuple[str, int]) -> None:

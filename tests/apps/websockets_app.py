@@ -24,6 +24,12 @@ async def limited(ws):
         await ws.send(message)
 
 
+@app.get("/loop")
+async def loop_kind(request):
+    """Which event loop serves this app (HYPERDJANGO_LOOP)."""
+    return {"module": type(asyncio.get_running_loop()).__module__}
+
+
 @app.get("/both")
 async def both_http(request):
     return {"via": "http"}

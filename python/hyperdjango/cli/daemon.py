@@ -31,6 +31,7 @@ from .options import (
     CommandError,
     add_app_option,
     add_server_options,
+    check_loop_choice,
     fixed_port_number,
     forward_server_options,
     seconds,
@@ -207,6 +208,7 @@ def format_duration(total: float) -> str:
 
 
 def start_command(arguments: argparse.Namespace) -> int:
+    check_loop_choice()
     daemon = Daemon(arguments.port, Path.cwd())
     running = daemon.running_pid()
     if running is not None:
@@ -350,6 +352,7 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 
 
 def restart_command(arguments: argparse.Namespace) -> int:
+    check_loop_choice()
     daemon = Daemon(arguments.port, Path.cwd())
     load_app(arguments.app)  # do not stop a working server for a typo in --app
     pid = daemon.running_pid()

@@ -233,3 +233,13 @@ def run_keywords(arguments: argparse.Namespace) -> dict[str, Any]:
         for option in SERVER_OPTIONS
         if option.run_keyword is not None
     }
+
+
+def check_loop_choice() -> None:
+    """HYPERDJANGO_LOOP, checked before anything starts: a mistake is one line."""
+    from ..eventloop import loop_choice
+
+    try:
+        loop_choice()
+    except ValueError as error:
+        raise CommandError(str(error)) from None

@@ -13,6 +13,7 @@ from .options import (
     CommandError,
     add_app_option,
     add_server_options,
+    check_loop_choice,
     forward_server_options,
     run_keywords,
 )
@@ -71,6 +72,7 @@ def add_commands(verbs: Any) -> None:
 
 
 def run_command(arguments: argparse.Namespace) -> int:
+    check_loop_choice()
     if arguments.wsgi is not None and arguments.reload:
         raise CommandError("--reload serves a HyperApp (--app), not --wsgi")
     if arguments.wsgi is not None:

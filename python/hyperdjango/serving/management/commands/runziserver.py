@@ -28,6 +28,7 @@ from django.core.management.commands.runserver import Command as RunserverComman
 from django.db import connections
 from django.utils import autoreload
 
+from hyperdjango.eventloop import loop_choice
 from hyperdjango.lifecycle import DEFAULT_SHUTDOWN_TIMEOUT, check_shutdown_timeout
 from hyperdjango.workers import current_worker
 from hyperdjango.wsgi import DEFAULT_MAX_BODY_SIZE, serve_wsgi
@@ -101,6 +102,10 @@ class Command(RunserverCommand):
                 f"--shutdown-timeout must be a non-negative number of seconds, "
                 f"not {options['shutdown_timeout']!r}."
             ) from None
+        try:
+            loop_choice()  # HYPERDJANGO_LOOP (the WebSocket upgrades' loop): one clear line
+        except ValueError as error:
+            raise CommandError(f"{error}.") from None
         if options["prod"] or options["workers"] > 1:
             # Workers reload on SIGHUP (new code imported, zero downtime), not on file changes.
             options["use_reloader"] = False
