@@ -248,3 +248,11 @@ class RawReader:
                 self._exactly(2)
             response.body = body
         return response
+
+
+def wait_for_file(path: Path, timeout: float = 20.0) -> None:
+    """Wait until ``path`` exists (a served handler announcing it started)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear within {timeout}s"
+        time.sleep(0.01)

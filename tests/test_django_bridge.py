@@ -22,7 +22,7 @@ import pytest
 from browser import Browser, chromium_path
 from servers import free_port, start_command
 
-from conftest import ROOT, RunningServer, recv_all
+from conftest import ROOT, RunningServer, recv_all, wait_for_file
 
 PROJECT = ROOT / "tests" / "django_project"
 PASSWORD = "correct horse battery staple"
@@ -310,13 +310,16 @@ def test_sigterm_drains_in_flight_requests_and_exits_zero(django_env: dict[str, 
     running = runziserver(django_env, "--noreload", "--threads", "2")
     answers: list[httpx.Response] = []
 
+    started = Path(django_env["SIGNAL_DIR"]) / "drain.started"
+    started.unlink(missing_ok=True)
+
     def slow() -> None:
         with running.client() as client:
-            answers.append(client.get("/slow/?seconds=1.5", timeout=30))
+            answers.append(client.get("/slow/?seconds=1.5&key=drain", timeout=30))
 
     thread = threading.Thread(target=slow)
     thread.start()
-    time.sleep(0.5)  # let the request reach the view
+    wait_for_file(started)  # the request is in the view
     running.process.send_signal(signal.SIGTERM)
     thread.join(30)
     assert running.process.wait(30) == 0

@@ -19,7 +19,7 @@ from servers import free_port, start_command
 from test_django_bridge import PROJECT, django_env, runziserver  # noqa: F401 - the fixture
 from test_workers import children, wait_for
 
-from conftest import APPS, ROOT, RunningServer
+from conftest import APPS, ROOT, RunningServer, wait_for_file
 
 HYPER = [sys.executable, "-m", "hyperdjango.cli"]
 
@@ -80,13 +80,16 @@ def test_runziserver_workers_serve_are_replaced_and_drain(django_env: dict[str, 
         # SIGTERM: a request in flight in a worker is answered, then everything exits 0.
         answers: list[httpx.Response] = []
 
+        started = Path(django_env["SIGNAL_DIR"]) / "workers-drain.started"
+        started.unlink(missing_ok=True)
+
         def slow() -> None:
             with running.client() as client:
-                answers.append(client.get("/slow/?seconds=1.5", timeout=30))
+                answers.append(client.get("/slow/?seconds=1.5&key=workers-drain", timeout=30))
 
         thread = threading.Thread(target=slow)
         thread.start()
-        time.sleep(0.5)  # let the request reach a view
+        wait_for_file(started)  # the request is in a worker's view
         running.process.send_signal(signal.SIGTERM)
         thread.join(30)
         assert running.process.wait(30) == 0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import APPS, RawReader, RunningServer, start_server
+from conftest import APPS, RawReader, RunningServer, start_server, wait_for_file
 from hyperdjango import HyperApp
 
 
@@ -57,7 +57,9 @@ def supervised(version_file: Path) -> Iterator[RunningServer]:
     running.stop(timeout=30)
 
 
-def test_both_workers_serve_and_sigterm_drains_them_all(supervised: RunningServer) -> None:
+def test_both_workers_serve_and_sigterm_drains_them_all(
+    supervised: RunningServer, tmp_path: Path
+) -> None:
     supervisor = supervised.process.pid
     workers = children(supervisor)
     assert len(workers) == 2 and supervisor not in workers
@@ -72,9 +74,12 @@ def test_both_workers_serve_and_sigterm_drains_them_all(supervised: RunningServe
     assert sorted(get(supervised, "/debug/performance")["workers"]) == workers
     # A request in flight when SIGTERM arrives is finished, then everything exits 0.
     results: list[dict] = []
-    slow = threading.Thread(target=lambda: results.append(get(supervised, "/slow?seconds=1")))
+    started = tmp_path / "slow.started"
+    slow = threading.Thread(
+        target=lambda: results.append(get(supervised, f"/slow?seconds=1&started={started}"))
+    )
     slow.start()
-    time.sleep(0.3)
+    wait_for_file(started)  # the request is in a worker's handler
     supervised.process.send_signal(signal.SIGTERM)
     slow.join(20)
     assert results and results[0]["slow"] is True

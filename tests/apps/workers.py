@@ -25,6 +25,10 @@ async def index(request):
 async def slow(request):
     import asyncio
 
+    started = request.query.get("started")
+    if started:  # a test waits for this file: the request is in the handler
+        with open(started, "w") as marker:
+            marker.write("started")
     await asyncio.sleep(float(request.query.get("seconds", "1")))
     return {"pid": os.getpid(), "slow": True}
 

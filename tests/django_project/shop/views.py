@@ -105,6 +105,8 @@ def release(request):
 
 
 def slow(request):
+    if "key" in request.GET:  # a test waits for this: the request is in the view
+        _signal(f"{request.GET['key']}.started").write_text("started")
     time.sleep(float(request.GET.get("seconds", "1")))
     return HttpResponse("slow done")
 
