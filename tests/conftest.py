@@ -20,9 +20,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,6 +55,10 @@ class RunningServer:
         sock.settimeout(timeout)
         sock.connect((host, self.port))
         return sock
+
+    def wait_for_output(self, text: str, timeout: float = 10.0, what: str | None = None) -> None:
+        """Wait until the server has printed ``text`` (a log line from a handler)."""
+        wait_for(lambda: text in "".join(self.output), timeout, what or repr(text))
 
     def stop(self, timeout: float = 15.0) -> int:
         if self.process.poll() is None:
@@ -250,9 +255,12 @@ class RawReader:
         return response
 
 
-def wait_for_file(path: Path, timeout: float = 20.0) -> None:
-    """Wait until ``path`` exists (a served handler announcing it started)."""
+def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``condition`` until it returns something true (returned), or fail naming ``what``."""
     deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} did not appear within {timeout}s"
-        time.sleep(0.01)
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -22,7 +22,7 @@ import pytest
 from browser import Browser, chromium_path
 from servers import free_port, start_command
 
-from conftest import ROOT, RunningServer, recv_all, wait_for_file
+from conftest import ROOT, RunningServer, recv_all, wait_for
 
 PROJECT = ROOT / "tests" / "django_project"
 PASSWORD = "correct horse battery staple"
@@ -319,7 +319,7 @@ def test_sigterm_drains_in_flight_requests_and_exits_zero(django_env: dict[str, 
 
     thread = threading.Thread(target=slow)
     thread.start()
-    wait_for_file(started)  # the request is in the view
+    wait_for(started.exists, what="the slow request to reach its view")
     running.process.send_signal(signal.SIGTERM)
     thread.join(30)
     assert running.process.wait(30) == 0

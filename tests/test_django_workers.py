@@ -17,9 +17,9 @@ import httpx
 import pytest
 from servers import free_port, start_command
 from test_django_bridge import PROJECT, django_env, runziserver  # noqa: F401 - the fixture
-from test_workers import children, wait_for
+from test_workers import children
 
-from conftest import APPS, ROOT, RunningServer, wait_for_file
+from conftest import APPS, ROOT, RunningServer, wait_for
 
 HYPER = [sys.executable, "-m", "hyperdjango.cli"]
 
@@ -89,7 +89,7 @@ def test_runziserver_workers_serve_are_replaced_and_drain(django_env: dict[str, 
 
         thread = threading.Thread(target=slow)
         thread.start()
-        wait_for_file(started)  # the request is in a worker's view
+        wait_for(started.exists, what="the slow request to reach a worker's view")
         running.process.send_signal(signal.SIGTERM)
         thread.join(30)
         assert running.process.wait(30) == 0

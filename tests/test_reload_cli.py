@@ -77,10 +77,7 @@ def test_reload_restarts_the_worker_without_refusing_a_request(tmp_path: Path) -
             assert seen and seen[-1] == version, f"still {seen[-1:]} after the edit"
         # a syntax error: the old worker keeps serving
         save(tmp_path / "app.py", "def broken(:\n")
-        deadline = time.monotonic() + 30
-        while "did not start" not in "".join(server.output) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert "did not start" in "".join(server.output)
+        server.wait_for_output("did not start", 30)
         count = len(seen)
         time.sleep(0.5)
         assert len(seen) > count and seen[-1] == 4

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import APPS, RawReader, RunningServer, start_server, wait_for_file
+from conftest import APPS, RawReader, RunningServer, start_server, wait_for
 from hyperdjango import HyperApp
 
 
@@ -31,16 +31,6 @@ def get(running: RunningServer, path: str = "/", timeout: float = 10.0) -> dict:
 def children(pid: int) -> list[int]:
     text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     return sorted(int(child) for child in text.split())
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -79,7 +69,7 @@ def test_both_workers_serve_and_sigterm_drains_them_all(
         target=lambda: results.append(get(supervised, f"/slow?seconds=1&started={started}"))
     )
     slow.start()
-    wait_for_file(started)  # the request is in a worker's handler
+    wait_for(started.exists, what="the slow request to reach a worker's handler")
     supervised.process.send_signal(signal.SIGTERM)
     slow.join(20)
     assert results and results[0]["slow"] is True

@@ -296,7 +296,6 @@ class StartResponse:
 
     status: int | None
     sent: bool
-    def __new__(cls) -> StartResponse: ...
     def __call__(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Any: ...

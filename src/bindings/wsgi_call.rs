@@ -35,11 +35,6 @@ pub struct StartResponse {
 
 #[pymethods]
 impl StartResponse {
-    #[new]
-    fn new() -> Self {
-        StartResponse::default()
-    }
-
     #[pyo3(signature = (status, headers, exc_info=None))]
     fn __call__<'py>(
         slf: &Bound<'py, Self>,
@@ -117,10 +112,7 @@ fn status_code(status: &Bound<'_, PyAny>) -> PyResult<u16> {
     let text = status.cast::<PyString>().map_err(|_| {
         PyTypeError::new_err(format!(
             "WSGI status must be a str such as '200 OK', not {}",
-            status
-                .get_type()
-                .name()
-                .map_or_else(|_| "?".into(), |name| name.to_string())
+            type_name(status)
         ))
     })?;
     let text = text.to_str()?;
@@ -166,7 +158,7 @@ pub fn answer(
     };
     if let Ok(list) = result.cast_exact::<PyList>() {
         let ready = {
-            let this = start.borrow_mut();
+            let this = start.borrow();
             match (this.status, &this.headers) {
                 (Some(status), Some(headers)) if this.written.is_none() => {
                     Some((status, headers.clone_ref(py)))

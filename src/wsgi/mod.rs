@@ -122,25 +122,9 @@ pub const KNOWN_HEADERS: [(&str, &str); 16] = [
     ("x-requested-with", "HTTP_X_REQUESTED_WITH"),
 ];
 
-/// `n` in decimal, without the formatting machinery (it runs per request).
+/// `n` in decimal (itoa: no formatting machinery; it runs per request).
 fn decimal(n: u64) -> String {
-    let mut text = String::with_capacity(5);
-    push_decimal(&mut text, n);
-    text
-}
-
-fn push_decimal(text: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    text.extend(digits[start..].iter().map(|&digit| digit as char));
+    itoa::Buffer::new().format(n).to_owned()
 }
 
 /// An address as `REMOTE_ADDR` text (IPv4 without the formatting machinery).
@@ -152,7 +136,7 @@ fn ip_text(ip: std::net::IpAddr) -> String {
                 if index > 0 {
                     text.push('.');
                 }
-                push_decimal(&mut text, octet.into());
+                text.push_str(itoa::Buffer::new().format(octet));
             }
             text
         }
