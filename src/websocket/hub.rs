@@ -18,9 +18,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 
 use super::decoder::DEFAULT_MAX_MESSAGE;
+use super::doorbell::Doorbell;
 use super::frame::{self, opcode};
 use crate::http::head::RequestHead;
 use crate::routing::RouteTable;
@@ -139,7 +140,7 @@ pub struct Channel {
     max_queue: usize,
     outbox: Mutex<Outbox>,
     /// Wakes the connection's task: outbox items, or room to read again.
-    pub(super) wake: Notify,
+    pub(super) wake: Doorbell,
     decision: Mutex<Option<oneshot::Sender<Decision>>>,
     /// Sizes of messages handed over and not yet taken by the handler (FIFO).
     unread: Mutex<VecDeque<usize>>,
@@ -181,7 +182,7 @@ impl Channel {
             outbox.items.len() == 1
         };
         if was_empty {
-            self.wake.notify_one();
+            self.wake.ring();
         }
         Queued::Yes
     }
@@ -205,7 +206,7 @@ impl Channel {
         let first = outbox.items.len() == 1;
         drop(outbox);
         if first {
-            self.wake.notify_one();
+            self.wake.ring();
         }
         true
     }
@@ -256,7 +257,7 @@ impl Channel {
         };
         let left = self.unread_bytes.fetch_sub(size, Ordering::SeqCst) - size;
         if left < INBOUND_HIGH_WATER && self.reading_paused.load(Ordering::SeqCst) {
-            self.wake.notify_one();
+            self.wake.ring();
         }
     }
 }
@@ -337,7 +338,7 @@ impl Hub {
             offered_protocols,
             max_queue,
             outbox: Mutex::new(Outbox::default()),
-            wake: Notify::new(),
+            wake: Doorbell::default(),
             decision: Mutex::new(Some(sender)),
             unread: Mutex::new(VecDeque::new()),
             unread_bytes: AtomicUsize::new(0),

@@ -5,6 +5,7 @@
 //! - [`decoder`]: client bytes -> messages and control frames, each protocol
 //!   violation mapped to its close code.
 //! - [`deflate`]: permessage-deflate negotiation and per-connection codecs.
+//! - [`doorbell`]: how other threads wake a connection's task.
 //! - [`hub`]: what connections share: the batched hand-over of their events
 //!   to the application, their outboxes, publish/subscribe.
 //! - [`session`]: the task serving one connection after the 101.
@@ -13,6 +14,7 @@
 
 pub mod decoder;
 pub mod deflate;
+pub mod doorbell;
 pub mod frame;
 pub mod handshake;
 pub mod hub;

@@ -5,12 +5,16 @@
 //! natively), move queued messages from the outbox into the output buffer
 //! (compressing them if negotiated), then wait for whichever comes first:
 //! input, room to write, new outbox items, the ping timer, shutdown, or the
-//! close timeout. Output is written by single `write` calls inside the same
-//! `select!`, so a client that does not read never stops us from reading
-//! its close frame, and the outbox (bounded) fills up instead: `send` waits.
+//! close timeout. Output is written inside that same wait, as far as the
+//! socket takes it, so a client that does not read never stops us from
+//! reading its close frame, and the outbox (bounded) fills up instead:
+//! `send` waits.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -109,18 +113,14 @@ pub async fn run<S>(
         failing: None,
         outcome: None,
     };
-    let (mut reader, mut writer) = tokio::io::split(io);
+    let mut io = io;
     let mut pinger = options.ping_interval.map(|every| {
         let mut interval = tokio::time::interval_at(Instant::now() + every, every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval
     });
+    let mut timer = Timer::default();
     let mut outgoing = Vec::new();
-    // Kept across turns of the loop: re-creating them each turn would
-    // register and unregister two waiters per turn (several per message).
-    let channel = Arc::clone(&session.channel);
-    let wake = channel.wake.notified();
-    tokio::pin!(wake);
     let stop_signal = stopping(&mut stop);
     tokio::pin!(stop_signal);
     loop {
@@ -132,10 +132,9 @@ pub async fn run<S>(
         if session.settle_failure() {
             break;
         }
-        let pending = session.output.len() - session.written;
         let paused = session.failing.is_some()
             || session.channel.unread_bytes.load(Ordering::SeqCst) >= INBOUND_HIGH_WATER
-            || pending > OUTPUT_HARD_LIMIT;
+            || session.output.len() - session.written > OUTPUT_HARD_LIMIT;
         session
             .channel
             .reading_paused
@@ -150,25 +149,55 @@ pub async fn run<S>(
                 input.reserve(READ_RESERVE);
             }
         }
-        tokio::select! {
-            written = writer.write(&session.output[session.written..]), if pending > 0 => {
-                match written {
-                    Ok(0) | Err(_) => return session.gone().await,
-                    Ok(count) => session.wrote(count),
+        timer.set(session.next_deadline());
+        // The outbox was left alone (too much output): come back for it
+        // once the output is under the mark again.
+        let refill = session.output.len() - session.written >= OUTPUT_HIGH_WATER;
+        // One hand-written poll instead of `select!` over split halves: no
+        // lock around the stream, no per-turn futures, and written output
+        // does not end the wait (an answer goes out and the task sleeps
+        // again in the same poll).
+        let woken = std::future::poll_fn(|cx| {
+            while session.written < session.output.len() {
+                match Pin::new(&mut io).poll_write(cx, &session.output[session.written..]) {
+                    Poll::Ready(Ok(count)) if count > 0 => session.wrote(count),
+                    Poll::Ready(_) => return Poll::Ready(Woken::Gone),
+                    Poll::Pending => break,
                 }
             }
-            read = reader.read_buf(&mut input), if !paused => {
-                if !matches!(read, Ok(count) if count > 0) {
-                    return session.gone().await;
+            if refill && session.output.len() - session.written < OUTPUT_HIGH_WATER {
+                return Poll::Ready(Woken::Wrote);
+            }
+            if !paused {
+                match std::pin::pin!(io.read_buf(&mut input)).poll(cx) {
+                    Poll::Ready(Ok(count)) if count > 0 => return Poll::Ready(Woken::Input),
+                    Poll::Ready(_) => return Poll::Ready(Woken::Gone),
+                    Poll::Pending => {}
                 }
             }
-            () = &mut wake => wake.set(channel.wake.notified()),
-            _ = tick(&mut pinger), if !session.close_sent => session.ping(),
-            // Completes once: then `close_sent` holds and it is never polled again.
-            () = &mut stop_signal, if !session.close_sent => {
-                session.send_close(close_code::GOING_AWAY, "server shutting down");
+            if session.channel.wake.poll_rung(cx).is_ready() {
+                return Poll::Ready(Woken::Rung);
             }
-            () = deadline(session.next_deadline()) => {
+            if !session.close_sent {
+                // Completes once: then `close_sent` holds and it is never polled again.
+                if stop_signal.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Woken::Stopping);
+                }
+                if let Some(interval) = pinger.as_mut() {
+                    if interval.poll_tick(cx).is_ready() {
+                        return Poll::Ready(Woken::Ping);
+                    }
+                }
+            }
+            timer.poll(cx).map(|()| Woken::Deadline)
+        })
+        .await;
+        match woken {
+            Woken::Input | Woken::Rung | Woken::Wrote => {}
+            Woken::Gone => return session.gone().await,
+            Woken::Stopping => session.send_close(close_code::GOING_AWAY, "server shutting down"),
+            Woken::Ping => session.ping(),
+            Woken::Deadline => {
                 if session.close_sent {
                     break; // the client never answered our close
                 }
@@ -176,33 +205,63 @@ pub async fn run<S>(
                     session.fail_now(failure); // the handler did not get to its messages
                     break;
                 }
-                session.fail_now(Failure { code: close_code::INTERNAL_ERROR, reason: "ping timeout" });
+                session.fail_now(Failure {
+                    code: close_code::INTERNAL_ERROR,
+                    reason: "ping timeout",
+                });
             }
         }
     }
-    session.finish(reader, writer).await;
+    session.finish(io).await;
+}
+
+/// Why the session's wait ended (output is written inside the wait).
+enum Woken {
+    Input,
+    /// Output went under the high-water mark: the outbox can be taken again.
+    Wrote,
+    /// The application queued something, or the handler caught up on input.
+    Rung,
+    /// The client reset or closed the connection, or a write failed.
+    Gone,
+    Stopping,
+    Ping,
+    Deadline,
+}
+
+/// The session's one deadline (close handshake, failure patience, pong),
+/// re-armed only when it changes: most turns of the loop have none.
+#[derive(Default)]
+struct Timer {
+    at: Option<Instant>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Timer {
+    fn set(&mut self, at: Option<Instant>) {
+        if at == self.at {
+            return;
+        }
+        self.at = at;
+        match (at, self.sleep.as_mut()) {
+            (None, _) => self.sleep = None,
+            (Some(at), Some(sleep)) => sleep.as_mut().reset(at),
+            (Some(at), None) => self.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.sleep.as_mut() {
+            Some(sleep) => sleep.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
+    }
 }
 
 /// Resolves once the server begins shutting down.
 async fn stopping(stop: &mut watch::Receiver<bool>) {
     // The guard is dropped here, before any other await: it is not Send.
     let _ = stop.wait_for(|stopping| *stopping).await;
-}
-
-async fn tick(pinger: &mut Option<tokio::time::Interval>) {
-    match pinger {
-        Some(interval) => {
-            interval.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-async fn deadline(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 impl Session<'_> {
@@ -328,7 +387,7 @@ impl Session<'_> {
         }
         if outgoing.len() == ITEMS_PER_TURN {
             // More may be queued: come back round without waiting.
-            self.channel.wake.notify_one();
+            self.channel.wake.ring();
         }
         for item in outgoing.drain(..) {
             match item {
@@ -381,16 +440,15 @@ impl Session<'_> {
     /// Writes what is left (our close frame), closes our side, and reads
     /// until the client closes too: closing with unread input would send a
     /// reset that can destroy the close frame before the client reads it.
-    async fn finish<R, W>(mut self, mut reader: R, mut writer: W)
+    async fn finish<S>(mut self, mut io: S)
     where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
         self.report();
         let pending = &self.output[self.written..];
         let flushed = tokio::time::timeout(self.options.close_timeout, async {
-            writer.write_all(pending).await?;
-            writer.shutdown().await
+            io.write_all(pending).await?;
+            io.shutdown().await
         })
         .await;
         if !matches!(flushed, Ok(Ok(()))) {
@@ -401,7 +459,7 @@ impl Session<'_> {
             let mut scratch = BytesMut::with_capacity(READ_RESERVE);
             while discarded < LINGER_BYTES {
                 scratch.clear();
-                match reader.read_buf(&mut scratch).await {
+                match io.read_buf(&mut scratch).await {
                     Ok(0) | Err(_) => break,
                     Ok(read) => discarded += read,
                 }
