@@ -121,6 +121,11 @@ pub async fn run<S>(
     });
     let mut timer = Timer::default();
     let mut outgoing = Vec::new();
+    // Once polled, the stop signal has our waker: after that it is polled
+    // again only when the watch changed (its poll takes a lock; the probe's
+    // check is one atomic load), which keeps it off the per-message path.
+    let stop_probe = stop.clone();
+    let mut stop_watched = false;
     let stop_signal = stopping(&mut stop);
     tokio::pin!(stop_signal);
     loop {
@@ -180,8 +185,11 @@ pub async fn run<S>(
             }
             if !session.close_sent {
                 // Completes once: then `close_sent` holds and it is never polled again.
-                if stop_signal.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Woken::Stopping);
+                if !stop_watched || stop_probe.has_changed().unwrap_or(true) {
+                    stop_watched = true;
+                    if stop_signal.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Woken::Stopping);
+                    }
                 }
                 if let Some(interval) = pinger.as_mut() {
                     if interval.poll_tick(cx).is_ready() {
