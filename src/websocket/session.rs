@@ -92,7 +92,7 @@ pub async fn run<S>(
     let default_options = RouteOptions::default();
     let options = hub.options.get(route_id).unwrap_or(&default_options);
     let Upgraded {
-        io,
+        mut io,
         mut input,
         output,
         deflate,
@@ -113,7 +113,6 @@ pub async fn run<S>(
         failing: None,
         outcome: None,
     };
-    let mut io = io;
     let mut pinger = options.ping_interval.map(|every| {
         let mut interval = tokio::time::interval_at(Instant::now() + every, every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
