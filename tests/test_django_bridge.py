@@ -210,9 +210,13 @@ def test_head_is_answered_without_a_body(django_server: RunningServer) -> None:
     assert body == b""
 
 
-def test_views_run_on_a_thread_pool(django_server: RunningServer) -> None:
+def test_views_run_on_a_thread_pool(
+    django_server: RunningServer, django_env: dict[str, str]
+) -> None:
     # /wait/ holds its thread until /release/ runs on another one.
     results: list[dict[str, bool]] = []
+    waiting = Path(django_env["SIGNAL_DIR"]) / "pool.waiting"
+    waiting.unlink(missing_ok=True)
 
     def waiter() -> None:
         with django_server.client() as client:
@@ -220,7 +224,8 @@ def test_views_run_on_a_thread_pool(django_server: RunningServer) -> None:
 
     thread = threading.Thread(target=waiter)
     thread.start()
-    time.sleep(0.3)
+    # Released only once the first view holds its thread: the second must run beside it.
+    wait_for(waiting.exists, what="/wait/ to hold its thread")
     with django_server.client() as client:
         assert client.get("/release/?key=pool").json() == {"ok": True}
     thread.join(30)

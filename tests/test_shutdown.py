@@ -287,7 +287,7 @@ def test_run_on_a_busy_port_is_one_line_and_no_stopped() -> None:
 def test_in_flight_request_finishes_then_clean_exit(trigger: str) -> None:
     running = start_server("shutdown.py")
     busy = send(running, "/slow")
-    time.sleep(0.3)
+    running.wait_for_output("slow started", what="the slow request to reach its handler")
     if trigger == "SIGTERM":
         running.process.terminate()
     else:

@@ -11,6 +11,7 @@ app = HyperApp("shutdown")
 
 @app.get("/slow")
 async def slow(request):
+    print("slow started", flush=True)  # the tests shut down once this is in flight
     await asyncio.sleep(1)
     return {"done": True}
 

@@ -92,6 +92,7 @@ def boom(request):
 
 def wait(request):
     """Holds its thread until /release/ (on another thread) creates the file."""
+    _signal(f"{request.GET['key']}.waiting").write_text("waiting")  # the test waits for this
     marker = _signal(f"{request.GET['key']}.released")
     deadline = time.monotonic() + 15
     while not marker.exists() and time.monotonic() < deadline:
