@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import Any
 
 from test_deadlines import limits_server
+
+from conftest import wait_for
 
 
 def test_routes_are_keyed_by_pattern_with_counts_and_percentiles() -> None:
@@ -41,12 +44,17 @@ def test_answered_while_python_is_busy_and_waiting_requests_are_not_in_flight() 
             with running.client() as http:
                 results.append(http.get("/block?seconds=2").status_code)
 
+        def stats() -> dict[str, Any]:
+            with running.client() as http:
+                result: dict[str, Any] = http.get("/debug/performance").json()
+                return result
+
         first = threading.Thread(target=blocked)
         first.start()
-        time.sleep(0.5)  # the first holds the Python thread ...
+        wait_for(lambda: stats()["in_flight"] == 1, what="the first /block to hold Python")
         second = threading.Thread(target=blocked)
         second.start()  # ... so the second waits for it
-        time.sleep(0.5)
+        wait_for(lambda: stats()["queue_depth"] == 1, what="the second /block to queue")
         with running.client() as http:
             started = time.monotonic()
             stats = http.get("/debug/performance").json()

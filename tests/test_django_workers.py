@@ -219,7 +219,8 @@ def test_wsgi_drain_deadline_and_second_sigint_as_hyperapp() -> None:
         thread.start()
         view_is_running(running)
         running.process.send_signal(signal.SIGINT)
-        time.sleep(0.5)
+        # The second comes once the first is handled (two pending SIGINTs would be one).
+        running.wait_for_output("SIGINT received", what="the first SIGINT to be handled")
         running.process.send_signal(signal.SIGINT)
         assert running.process.wait(30) == 130
         thread.join(30)
