@@ -71,7 +71,6 @@ CONF
     esac
 }
 
-
 for round in $(seq "$ROUNDS"); do
 for name in $SERVERS; do
     port=$(free_port)

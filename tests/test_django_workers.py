@@ -17,7 +17,7 @@ import httpx
 import pytest
 from servers import free_port, start_command
 from test_django_bridge import PROJECT, django_env, runziserver  # noqa: F401 - the fixture
-from test_workers import children
+from test_workers import answered_by_every_worker, children
 
 from conftest import APPS, ROOT, RunningServer, wait_for
 
@@ -40,14 +40,7 @@ def wait_for_workers(running: RunningServer, count: int = 2) -> list[int]:
 
 
 def serves_from_every_worker(running: RunningServer, workers: list[int], path: str) -> None:
-    # The kernel picks the accepting worker (one still starting takes none): ask until every
-    # worker has answered, within a deadline rather than a count.
-    seen: set[int] = set()
-    deadline = time.monotonic() + 20
-    while not seen >= set(workers) and time.monotonic() < deadline:
-        seen.add(pid_of(running, path))
-        time.sleep(0.005)
-    assert seen == set(workers), f"answered by {seen}, workers {workers}"
+    answered_by_every_worker(workers, lambda: pid_of(running, path))
 
 
 def exited(pid: int) -> bool:
@@ -231,11 +224,12 @@ def test_wsgi_drain_deadline_and_second_sigint_as_hyperapp() -> None:
 def view_is_running(running: RunningServer) -> None:
     """Waits until a /sleep view is running (a fixed pause loses the race on a loaded machine:
     a signal before the request arrives leaves nothing to drain)."""
-    deadline = time.monotonic() + 20
     with running.client() as client:
-        while client.get("/sleeping").json()["count"] < 1:
-            assert time.monotonic() < deadline, "the /sleep view never started"
-            time.sleep(0.05)
+        wait_for(
+            lambda: client.get("/sleeping").json()["count"] >= 1,
+            timeout=20,
+            what="the /sleep view to start",
+        )
 
 
 def _ignore_errors(function, *arguments) -> None:  # type: ignore[no-untyped-def]

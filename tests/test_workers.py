@@ -10,7 +10,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,18 @@ def children(pid: int) -> list[int]:
     return sorted(int(child) for child in text.split())
 
 
+def answered_by_every_worker(workers: list[int], answering_pid: Callable[[], int]) -> None:
+    """Asks (``answering_pid`` makes one request) until every worker has answered. Which
+    worker accepts a connection is the kernel's choice, and one still starting takes none:
+    so within a deadline rather than a count."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + 20
+    while not seen >= set(workers) and time.monotonic() < deadline:
+        seen.add(answering_pid())
+        time.sleep(0.005)
+    assert seen == set(workers), f"answered by {seen}, workers {workers}"
+
+
 @pytest.fixture
 def version_file(tmp_path: Path) -> Path:
     path = tmp_path / "version"
@@ -53,14 +65,7 @@ def test_both_workers_serve_and_sigterm_drains_them_all(
     supervisor = supervised.process.pid
     workers = children(supervisor)
     assert len(workers) == 2 and supervisor not in workers
-    # Which worker accepts a connection is the kernel's choice (and a worker still starting
-    # takes none): ask until both have answered, within a deadline rather than a count.
-    seen = set()
-    deadline = time.monotonic() + 20
-    while seen != set(workers) and time.monotonic() < deadline:
-        seen.add(get(supervised)["pid"])
-        time.sleep(0.005)
-    assert seen == set(workers), "both workers accept on the one port"
+    answered_by_every_worker(workers, lambda: get(supervised)["pid"])  # one port, both accept
     assert sorted(get(supervised, "/debug/performance")["workers"]) == workers
     # A request in flight when SIGTERM arrives is finished, then everything exits 0.
     results: list[dict] = []

@@ -349,13 +349,13 @@ impl WsgiExchange {
         &self,
         status: u16,
         headers: &Bound<'_, PyList>,
-        body: &[u8],
+        body: Bytes,
     ) -> PyResult<()> {
         let (status, headers) = head_of(status, headers)?;
         self.answer(NativeResponse {
             status,
             headers,
-            body: ResponseBody::full(Bytes::copy_from_slice(body)),
+            body: ResponseBody::full(body),
         })
     }
 
@@ -395,11 +395,9 @@ fn head_of(status: u16, headers: &Bound<'_, PyList>) -> PyResult<(StatusCode, He
     for pair in headers.iter() {
         let (name, value): (Bound<'_, PyString>, Bound<'_, PyString>) =
             pair.extract().map_err(|_| {
-                let shown = pair
-                    .repr()
-                    .map_or_else(|_| "?".into(), |repr| repr.to_string());
                 PyTypeError::new_err(format!(
-                    "a WSGI header must be a (name, value) pair of str, not {shown}"
+                    "a WSGI header must be a (name, value) pair of str, not {}",
+                    wsgi_call::shown(&pair)
                 ))
             })?;
         let (name, value) = validated_header(name.to_str()?, value.to_str()?)?;
@@ -426,7 +424,7 @@ impl WsgiExchange {
         headers: &Bound<'_, PyList>,
         body: &Bound<'_, PyBytes>,
     ) -> PyResult<()> {
-        self.respond_bytes(status, headers, body.as_bytes())
+        self.respond_bytes(status, headers, Bytes::copy_from_slice(body.as_bytes()))
     }
 
     /// Sends the head now; the body follows through the returned sender, chunk by chunk.

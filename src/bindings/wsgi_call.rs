@@ -10,6 +10,7 @@
 //! the hot path is native. It saves the Python frames, the Python
 //! `start_response` object and its status parsing on every request.
 
+use bytes::Bytes;
 use pyo3::exceptions::{PyException, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -123,9 +124,7 @@ fn status_code(status: &Bound<'_, PyAny>) -> PyResult<u16> {
         }
         _ => Err(PyValueError::new_err(format!(
             "WSGI status must look like '200 OK', not {}",
-            status
-                .repr()
-                .map_or_else(|_| "?".into(), |repr| repr.to_string())
+            shown(status)
         ))),
     }
 }
@@ -167,11 +166,8 @@ pub fn answer(
             }
         };
         if let Some((status, headers)) = ready {
-            let sent = joined(list).and_then(|body| {
-                exchange
-                    .get()
-                    .respond_bytes(status, headers.bind(py), &body)
-            });
+            let sent = joined(list)
+                .and_then(|body| exchange.get().respond_bytes(status, headers.bind(py), body));
             // Only an answer that went out is `sent`: a broken one is still a 500.
             start.borrow_mut().sent = sent.is_ok();
             return sent.or_else(failed);
@@ -182,18 +178,9 @@ pub fn answer(
         .map(drop)
 }
 
-/// The bytes of a list body (one item borrowed as is, several joined).
-fn joined<'py>(list: &Bound<'py, PyList>) -> PyResult<Body<'py>> {
-    if list.len() == 1 {
-        let item = list.get_item(0)?;
-        let bytes = item.cast_into::<PyBytes>().map_err(|error| {
-            PyTypeError::new_err(format!(
-                "a WSGI body must be bytes, not {}",
-                type_name(error.into_inner().as_any())
-            ))
-        })?;
-        return Ok(Body::One(bytes));
-    }
+/// The bytes of a list body: one item copied once, several joined into one
+/// buffer that the answer takes over.
+fn joined(list: &Bound<'_, PyList>) -> PyResult<Bytes> {
     let mut body = Vec::new();
     for item in list.iter() {
         let bytes = item.cast::<PyBytes>().map_err(|_| {
@@ -202,9 +189,12 @@ fn joined<'py>(list: &Bound<'py, PyList>) -> PyResult<Body<'py>> {
                 type_name(&item)
             ))
         })?;
+        if list.len() == 1 {
+            return Ok(Bytes::copy_from_slice(bytes.as_bytes()));
+        }
         body.extend_from_slice(bytes.as_bytes());
     }
-    Ok(Body::Joined(body))
+    Ok(Bytes::from(body))
 }
 
 fn type_name(value: &Bound<'_, PyAny>) -> String {
@@ -214,18 +204,9 @@ fn type_name(value: &Bound<'_, PyAny>) -> String {
         .map_or_else(|_| "?".into(), |name| name.to_string())
 }
 
-/// A list body's bytes: the single item's own buffer, or the items joined.
-pub enum Body<'py> {
-    One(Bound<'py, PyBytes>),
-    Joined(Vec<u8>),
-}
-
-impl std::ops::Deref for Body<'_> {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Body::One(bytes) => bytes.as_bytes(),
-            Body::Joined(body) => body,
-        }
-    }
+/// `repr(value)` for an error message (`?` if even that fails).
+pub(super) fn shown(value: &Bound<'_, PyAny>) -> String {
+    value
+        .repr()
+        .map_or_else(|_| "?".into(), |repr| repr.to_string())
 }
